@@ -1,0 +1,138 @@
+"""Command-line interface: ``python -m bench run | report | render | profiles``.
+
+This module is the only place that prints. Usage errors and invalid input
+exit with code 2; a bench in which some run failed exits with code 1.
+"""
+
+import argparse
+import difflib
+import logging
+import sys
+from pathlib import Path
+
+from bench import config as config_module
+from bench.errors import BenchError
+
+EXIT_FAILED_RUNS = 1
+EXIT_USAGE = 2
+
+DEFAULT_RESULTS_ROOT = Path("results")
+DEFAULT_GENERATED_DIR = Path("report") / "_generated"
+
+
+class UsageError(BenchError):
+    """Invalid command-line arguments."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message}. Run 'python -m bench {self.prog.split()[-1]} --help' for the options.")
+
+
+def _add_profile(parser):
+    parser.add_argument("--profile", default="default",
+                        help=f"named configuration: {', '.join(config_module.PROFILES)} (default: default)")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="folder of stored runs (default: results/<profile>)")
+
+
+def build_parser():
+    parser = _Parser(prog="bench", description="Benchmark KAN against symbolic regression on a 1-D signal.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages, pykan's output included")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run every method over the profile's repetitions, reusing stored runs")
+    _add_profile(run)
+    run.add_argument("--config", type=Path, default=None, help="TOML file whose values override the profile's")
+    run.add_argument("--methods", default=None,
+                     help=f"comma-separated methods to run (default: the configuration's): {', '.join(config_module.METHOD_NAMES)}")
+
+    report = commands.add_parser("report", help="write the report's tables, formulas and figures from stored runs")
+    _add_profile(report)
+    report.add_argument("--out", type=Path, default=DEFAULT_GENERATED_DIR,
+                        help=f"folder for the generated includes (default: {DEFAULT_GENERATED_DIR})")
+
+    render = commands.add_parser("render", help="write the report from stored runs, then render the site into _site/")
+    _add_profile(render)
+
+    commands.add_parser("profiles", help="list the profiles")
+    return parser
+
+
+def parse_methods(text):
+    """Return the list of method names in the comma-separated ``text``; unknown names raise UsageError."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--methods is empty; give comma-separated names such as kan_numeric,operon_direct.")
+    for name in names:
+        if name not in config_module.METHOD_NAMES:
+            close = difflib.get_close_matches(name, config_module.METHOD_NAMES, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"unknown method '{name}' in --methods.{hint} "
+                             f"Known methods: {', '.join(config_module.METHOD_NAMES)}.")
+    return names
+
+
+def _results_dir(args):
+    return args.results_dir if args.results_dir is not None else DEFAULT_RESULTS_ROOT / args.profile
+
+
+def _command_run(args):
+    from bench import runner
+
+    overrides = config_module.read_toml(args.config) if args.config else None
+    config = config_module.load_config(args.profile, overrides)
+    methods = parse_methods(args.methods) if args.methods is not None else None
+    results_dir = _results_dir(args)
+    summary = runner.run_benchmark(config, args.profile, results_dir, methods)
+    print(f"bench: {summary.line()}; results in {results_dir}")
+    if summary.failed:
+        print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}", file=sys.stderr)
+        return EXIT_FAILED_RUNS
+    return 0
+
+
+def _command_report(args):
+    from bench.reporting import write_report
+
+    config_module.load_config(args.profile)
+    written = write_report(_results_dir(args), args.out)
+    print(f"report: wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def _command_render(args):
+    from bench.render import render_site
+
+    args.out = DEFAULT_GENERATED_DIR
+    _command_report(args)
+    renderer = render_site(Path.cwd())
+    print(f"render: site written to _site/ with {renderer}")
+    return 0
+
+
+def _command_profiles(args):
+    for name, description in config_module.PROFILE_DESCRIPTIONS.items():
+        print(f"{name}: {description}")
+    return 0
+
+
+COMMANDS = {"run": _command_run, "report": _command_report, "render": _command_render, "profiles": _command_profiles}
+
+
+def main(argv=None):
+    """Run the command line and return the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not args.verbose:
+        logging.getLogger("bench.methods.kan").setLevel(logging.INFO)
+    try:
+        return COMMANDS[args.command](args)
+    except BenchError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,289 @@
+"""Profiles, configuration files and their validation.
+
+A configuration is a nested dictionary with four sections: ``signal``,
+``split``, ``run`` and ``methods``. A profile is a complete configuration;
+a TOML file passed with ``--config`` overrides some of its values. Every
+value is checked here, once, before anything runs.
+"""
+
+import copy
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import ConfigError
+
+METHOD_NAMES = ("kan_numeric", "kan_symbolic", "pysr_direct", "pysr_distilled", "operon_direct", "operon_distilled")
+
+# Functions that pykan's auto_symbolic accepts in ``lib`` and that this
+# project can express in sympy.
+KAN_SYMBOLIC_FUNCTIONS = ("x", "x^2", "x^3", "x^4", "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "abs", "0")
+
+# Operon's symbols that have a sympy equivalent in bench.methods.operon.
+OPERON_SYMBOLS = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "square", "constant", "variable")
+
+_DEFAULT = {
+    "signal": {
+        "domain": [-0.5, 0.5],
+        "sampling_rate_hz": 15000,
+    },
+    "split": {
+        "test_fraction": 0.2,
+        "data_seed": 0,
+    },
+    "run": {
+        "repetitions": 5,
+        "base_seed": 0,
+        "methods": list(METHOD_NAMES),
+    },
+    "methods": {
+        "kan": {
+            "width": [1, 12, 3, 1],
+            "k": 3,
+            "grids": [40, 60, 90, 120, 150],
+            "adam_steps": 200,
+            "adam_lr": 0.01,
+            "lbfgs_steps": 20,
+            "lbfgs_max_iter": 20,
+            "lbfgs_history": 10,
+            "grid_update_steps": 50,
+            "grid_updates": 10,
+            "retry_lr_factor": 0.1,
+        },
+        "kan_symbolic": {
+            "lib": ["sin", "x", "x^2"],
+            "refit_lbfgs_steps": 20,
+        },
+        "pysr": {
+            "niterations": 100,
+            "population_size": 200,
+            "binary_operators": ["+", "-", "*"],
+            "unary_operators": ["sin"],
+            # sin(sin(.)) is forbidden: at most 0 sin inside a sin.
+            "nested_constraints": {"sin": {"sin": 0}},
+            "maxsize": 40,
+            "model_selection": "best",
+            "timeout_in_seconds": 3600,
+        },
+        "operon": {
+            "allowed_symbols": "add,sub,mul,sin,constant,variable",
+            "population_size": 1000,
+            "generations": 1000,
+            "max_evaluations": 1000000,
+            "max_length": 50,
+            "n_threads": 1,
+            "max_time_s": 600,
+        },
+    },
+}
+
+
+def _quick():
+    profile = copy.deepcopy(_DEFAULT)
+    profile["signal"]["sampling_rate_hz"] = 1500
+    profile["run"]["repetitions"] = 2
+    profile["methods"]["kan"].update(
+        width=[1, 4, 1],
+        grids=[5, 10], adam_steps=30, lbfgs_steps=3, lbfgs_max_iter=10, grid_update_steps=10, grid_updates=2
+    )
+    profile["methods"]["kan_symbolic"]["refit_lbfgs_steps"] = 3
+    profile["methods"]["pysr"].update(niterations=5, population_size=30, timeout_in_seconds=120)
+    profile["methods"]["operon"].update(population_size=200, generations=20, max_evaluations=50000, max_time_s=60)
+    return profile
+
+
+PROFILES = {"default": _DEFAULT, "quick": _quick()}
+
+PROFILE_DESCRIPTIONS = {
+    "default": "the seed experiment's protocol: 15 kHz, KAN grids 40 to 150, 5 repetitions",
+    "quick": "the same pipeline with tiny budgets (1.5 kHz sampling, KAN [1,4,1], 2 repetitions), for tests and CI",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One configuration value: its type(s), an optional check and the sentence shown when it fails."""
+
+    types: tuple
+    check: object = None
+    rule: str = ""
+
+
+def _positive_int(value):
+    return value > 0
+
+
+def _non_negative_int(value):
+    return value >= 0
+
+
+def _is_increasing_grid_list(value):
+    return len(value) > 0 and all(isinstance(g, int) and g > 0 for g in value) and list(value) == sorted(set(value))
+
+
+def _is_width(value):
+    return (
+        len(value) >= 2
+        and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in value)
+        and value[0] == 1
+        and value[-1] == 1
+    )
+
+
+def _is_domain(value):
+    return len(value) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value) and value[0] < value[1]
+
+
+def _is_symbolic_library(value):
+    return len(value) > 0 and all(name in KAN_SYMBOLIC_FUNCTIONS for name in value)
+
+
+def _is_operon_symbols(value):
+    names = [name.strip() for name in value.split(",")]
+    return all(name in OPERON_SYMBOLS for name in names) and {"constant", "variable"} <= set(names)
+
+
+def _is_method_list(value):
+    return len(value) > 0 and all(name in METHOD_NAMES for name in value) and len(set(value)) == len(value)
+
+
+INT = (int,)
+NUMBER = (int, float)
+
+SCHEMA = {
+    "signal": {
+        "domain": Field((list,), _is_domain, "two finite numbers [start, stop] with start < stop"),
+        "sampling_rate_hz": Field(NUMBER, lambda v: v > 0, "a positive number of samples per unit of x"),
+    },
+    "split": {
+        "test_fraction": Field(NUMBER, lambda v: 0 < v < 1, "a fraction strictly between 0 and 1"),
+        "data_seed": Field(INT, _non_negative_int, "a non-negative integer"),
+    },
+    "run": {
+        "repetitions": Field(INT, _positive_int, "a positive integer"),
+        "base_seed": Field(INT, _non_negative_int, "a non-negative integer"),
+        "methods": Field((list,), _is_method_list, f"a non-empty list of distinct names from {list(METHOD_NAMES)}"),
+    },
+    "methods": {
+        "kan": {
+            "width": Field((list,), _is_width, "a list of positive integers starting and ending with 1"),
+            "k": Field(INT, _positive_int, "a positive spline order"),
+            "grids": Field((list,), _is_increasing_grid_list, "a non-empty, strictly increasing list of positive grid sizes"),
+            "adam_steps": Field(INT, _non_negative_int, "a non-negative integer"),
+            "adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
+            "lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
+            "lbfgs_max_iter": Field(INT, _positive_int, "a positive integer"),
+            "lbfgs_history": Field(INT, _positive_int, "a positive integer"),
+            "grid_update_steps": Field(INT, _non_negative_int, "a non-negative number of Adam steps"),
+            "grid_updates": Field(INT, _non_negative_int, "a non-negative integer"),
+            "retry_lr_factor": Field(NUMBER, lambda v: 0 < v < 1, "a factor strictly between 0 and 1"),
+        },
+        "kan_symbolic": {
+            "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),
+            "refit_lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
+        },
+        "pysr": {
+            "niterations": Field(INT, _positive_int, "a positive integer"),
+            "population_size": Field(INT, _positive_int, "a positive integer"),
+            "binary_operators": Field((list,), lambda v: len(v) > 0, "a non-empty list of PySR binary operators"),
+            "unary_operators": Field((list,), None, "a list of PySR unary operators"),
+            "nested_constraints": Field((dict,), None, "a table of operator nesting limits, as PySR's nested_constraints"),
+            "maxsize": Field(INT, lambda v: v >= 7, "an integer of at least 7"),
+            "model_selection": Field((str,), lambda v: v in ("best", "accuracy"), "'best' or 'accuracy'"),
+            "timeout_in_seconds": Field(NUMBER, lambda v: v > 0, "a positive number of seconds"),
+        },
+        "operon": {
+            "allowed_symbols": Field((str,), _is_operon_symbols, f"comma-separated names from {list(OPERON_SYMBOLS)}, including constant and variable"),
+            "population_size": Field(INT, _positive_int, "a positive integer"),
+            "generations": Field(INT, _positive_int, "a positive integer"),
+            "max_evaluations": Field(INT, _positive_int, "a positive integer"),
+            "max_length": Field(INT, lambda v: v >= 3, "an integer of at least 3"),
+            "n_threads": Field(INT, _positive_int, "a positive integer"),
+            "max_time_s": Field(INT, _positive_int, "a positive whole number of seconds"),
+        },
+    },
+}
+
+
+def _unknown_key_error(path, key, allowed):
+    where = ".".join(path) or "the top level"
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown key '{key}' in {where}.{hint} Allowed keys: {', '.join(sorted(allowed))}.")
+
+
+def _check_field(path, value, field):
+    name = ".".join(path)
+    type_ok = isinstance(value, field.types) and not isinstance(value, bool)
+    if not type_ok:
+        wanted = " or ".join(t.__name__ for t in field.types)
+        raise ConfigError(f"invalid {name} = {value!r}: expected {wanted}, {field.rule}.")
+    if field.check is not None and not field.check(value):
+        raise ConfigError(f"invalid {name} = {value!r}: expected {field.rule}.")
+
+
+def _validate(config, schema, path=()):
+    if not isinstance(config, dict):
+        raise ConfigError(f"invalid section {'.'.join(path)}: expected a table of keys, got {config!r}.")
+    for key, value in config.items():
+        if key not in schema:
+            raise _unknown_key_error(path, key, list(schema))
+        spec = schema[key]
+        if isinstance(spec, dict):
+            _validate(value, spec, path + (key,))
+        else:
+            _check_field(path + (key,), value, spec)
+    for key, spec in schema.items():
+        if key not in config:
+            raise ConfigError(f"missing key {'.'.join(path + (key,))} in the configuration.")
+
+
+def _merge(base, override, path=()):
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, path + (key,))
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_toml(path):
+    """Return the table in the TOML file at ``path``; errors name the file and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}. Pass an existing TOML file to --config.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read configuration file {path}: {error}.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"invalid TOML in {path}: {error}. Fix the syntax and run again.") from None
+
+
+def load_config(profile="default", overrides=None):
+    """Return the validated configuration of ``profile`` with ``overrides`` (a dict) applied."""
+    if profile not in PROFILES:
+        close = difflib.get_close_matches(profile, list(PROFILES), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown profile '{profile}'.{hint} Available profiles: {', '.join(PROFILES)}.")
+    config = _merge(PROFILES[profile], overrides or {})
+    _validate(config, SCHEMA)
+    return config
+
+
+def method_settings(config, method):
+    """Return the settings section that configures ``method``."""
+    engine = {
+        "kan_numeric": "kan",
+        "kan_symbolic": "kan_symbolic",
+        "pysr_direct": "pysr",
+        "pysr_distilled": "pysr",
+        "operon_direct": "operon",
+        "operon_distilled": "operon",
+    }[method]
+    return config["methods"][engine]

@@ -1,0 +1,181 @@
+"""KAN adapters: the numeric model trained by grid refinement, and its symbolic copy."""
+
+import contextlib
+import copy
+import importlib.metadata
+import io
+import logging
+
+import numpy as np
+import sympy
+
+from bench import formulas
+from bench.methods.base import FitResult, Method, RunFailed
+from bench.seeds import isolated_global_rng
+from bench.signal import X
+
+logger = logging.getLogger(__name__)
+
+STATE_PREFIX = "state__"
+
+
+def _column(values):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64)).reshape(-1, 1)
+
+
+def _predict(model, x):
+    import torch
+
+    with torch.no_grad():
+        return model(_column(x)).numpy()[:, 0].copy()
+
+
+def _state_to_arrays(model):
+    return {STATE_PREFIX + name: tensor.detach().numpy().copy() for name, tensor in model.state_dict().items()}
+
+
+def _arrays_to_state(arrays):
+    import torch
+
+    return {
+        name[len(STATE_PREFIX):]: torch.from_numpy(np.asarray(value))
+        for name, value in arrays.items()
+        if name.startswith(STATE_PREFIX)
+    }
+
+
+@contextlib.contextmanager
+def _pykan_output_to_log():
+    """Send what pykan prints to this module's debug log instead of standard output."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield
+    for line in buffer.getvalue().splitlines():
+        logger.debug("pykan: %s", line)
+
+
+class KANNumeric(Method):
+    """pykan KAN trained by grid refinement; each stage is Adam warm-up then LBFGS polishing."""
+
+    name = "kan_numeric"
+
+    def library_versions(self):
+        return {"torch": importlib.metadata.version("torch"), "pykan": importlib.metadata.version("pykan")}
+
+    def fit(self, task, upstream=None):
+        from bench.methods import kan_training
+
+        settings = self.settings
+        with kan_training.float64_deterministic(), isolated_global_rng(task.seed), _pykan_output_to_log():
+            x_train, y_train = _column(task.x_train), _column(task.y_train)
+            model = kan_training.build_model(settings, settings["grids"][0], task.seed)
+            stages = []
+            for index, grid in enumerate(settings["grids"]):
+                if index > 0:
+                    model = kan_training.refine(model, grid, x_train)
+                try:
+                    stages.append(kan_training.train_stage(model, x_train, y_train, settings, grid))
+                except kan_training.Diverged as error:
+                    raise RunFailed(f"grid {grid}", str(error)) from error
+            predictions = _predict(model, task.x_all)
+            arrays = _state_to_arrays(model)
+
+        details = {"stages": stages, "final_grid": settings["grids"][-1]}
+        return FitResult(predictions=predictions, details=details, arrays=arrays)
+
+
+def rebuild_model(kan_settings, arrays, seed):
+    """Rebuild the trained KAN numeric model from its stored state arrays."""
+    from bench.methods import kan_training
+
+    model = kan_training.build_model(kan_settings, kan_settings["grids"][-1], seed)
+    model.load_state_dict(_arrays_to_state(arrays))
+    return model
+
+
+def snap_symbolic(model, x_train, lib):
+    """Replace every edge of ``model`` with the best function of ``lib`` (pykan's auto_symbolic)."""
+    # auto_symbolic fits each edge to the activations cached by the last
+    # forward pass, so that pass must be on the training inputs.
+    model.save_act = True
+    model.symbolic_enabled = True
+    model(x_train)
+    try:
+        model.auto_symbolic(lib=list(lib), verbose=0)
+    except Exception as error:  # pykan raises ZeroDivisionError, among others, on some edges
+        raise RunFailed("auto_symbolic", f"{type(error).__name__}: {error}") from error
+
+
+def refit_symbolic(model, x_train, y_train, kan_settings, lbfgs_steps):
+    """Polish the symbolic model's affine parameters with LBFGS; return the final training MSE."""
+    from bench.methods import kan_training
+
+    refit = dict(kan_settings, adam_steps=0, lbfgs_steps=lbfgs_steps)
+    model.save_act = False
+    try:
+        return kan_training.train_once(model, x_train, y_train, refit, lr_scale=1.0)["train_mse"]
+    except kan_training.Diverged as error:
+        raise RunFailed("symbolic refit", str(error)) from error
+    finally:
+        model.save_act = True
+
+
+def formula_of(model):
+    """Return the symbolic model's output as a sympy expression of ``X``."""
+    import torch
+
+    try:
+        # Without no_grad, pykan hands sympy tensors that require gradients.
+        with torch.no_grad():
+            outputs, _ = model.symbolic_formula(var=[X])
+        expression = sympy.sympify(outputs[0])
+    except Exception as error:
+        raise RunFailed("symbolic_formula", f"{type(error).__name__}: {error}") from error
+    if expression.free_symbols - {X}:
+        raise RunFailed("symbolic_formula", f"formula has unexpected symbols: {expression.free_symbols}")
+    return expression
+
+
+def symbolic_copy(model, x_train, y_train, settings):
+    """Return a snapped and refitted deep copy of ``model``, its formula and its refit MSE.
+
+    ``model`` itself is never changed. ``settings`` are KAN symbolic's,
+    with the KAN numeric settings under ``kan``.
+    """
+    copied = copy.deepcopy(model)
+    snap_symbolic(copied, x_train, settings["lib"])
+    refit_mse = refit_symbolic(copied, x_train, y_train, settings["kan"], settings["refit_lbfgs_steps"])
+    return copied, formula_of(copied), refit_mse
+
+
+class KANSymbolic(Method):
+    """A copy of the trained KAN with every edge snapped to a function of ``lib`` by pykan's auto_symbolic.
+
+    The settings also carry the KAN numeric settings under ``kan``, because
+    the stored model is rebuilt from them.
+    """
+
+    name = "kan_symbolic"
+    symbolic = True
+    upstream = "kan_numeric"
+
+    def library_versions(self):
+        return KANNumeric.library_versions(self)
+
+    def fit(self, task, upstream=None):
+        from bench.methods import kan_training
+
+        with kan_training.float64_deterministic(), isolated_global_rng(task.seed), _pykan_output_to_log():
+            numeric = rebuild_model(self.settings["kan"], upstream.arrays, task.seed)
+            x_train, y_train = _column(task.x_train), _column(task.y_train)
+            model, expression, refit_mse = symbolic_copy(numeric, x_train, y_train, self.settings)
+            model_predictions = _predict(model, task.x_all)
+
+        # The metrics are the formula's; the model's own forward pass is kept
+        # as a check that the formula is what the model computes.
+        predictions = formulas.evaluate(expression, task.x_all)
+        gap = float(np.max(np.abs(predictions - model_predictions)))
+        details = {"refit_train_mse": refit_mse, "formula_vs_model_max_abs_diff": gap}
+        return FitResult(predictions=predictions, expression=expression, details=details)

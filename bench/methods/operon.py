@@ -1,0 +1,111 @@
+"""Operon adapters (pyoperon's scikit-learn estimator), fitted on the features [x, x²]."""
+
+import importlib.metadata
+import logging
+
+import numpy as np
+
+from bench import formulas
+from bench.methods.base import FitResult, Method, RunFailed
+from bench.signal import X
+
+logger = logging.getLogger(__name__)
+
+FEATURE_NAMES = ["x", "x_sq"]
+
+# Operon prints its coefficients with this many decimals; 17 significant
+# digits keep every float exactly.
+FORMAT_PRECISION = 17
+
+
+def features(x):
+    """Return the design matrix [x, x²] of shape (n, 2)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.column_stack([x, x**2])
+
+
+def build_estimator(settings, seed):
+    """Return a fresh pyoperon SymbolicRegressor configured from ``settings`` and ``seed``.
+
+    The generation and evaluation budgets bound the search. ``max_time_s``
+    is a safety cap: a run that hits it depends on the machine's speed, so
+    the run's details record whether it stopped early.
+    """
+    from pyoperon.sklearn import SymbolicRegressor
+
+    return SymbolicRegressor(
+        allowed_symbols=settings["allowed_symbols"],
+        population_size=settings["population_size"],
+        generations=settings["generations"],
+        max_evaluations=settings["max_evaluations"],
+        max_length=settings["max_length"],
+        n_threads=settings["n_threads"],
+        max_time=settings["max_time_s"],
+        random_state=int(seed),
+        # Operon's default objective is R², which needs linear scaling.
+        objectives=["r2"],
+    )
+
+
+def model_formula(estimator, model):
+    """Return the sympy expression of ``model`` (an Operon tree) in terms of ``X``."""
+    text = estimator.get_model_string(model, precision=FORMAT_PRECISION, names=FEATURE_NAMES)
+    return formulas.parse(text, {"x": X, "x_sq": X**2})
+
+
+class OperonDirect(Method):
+    """Operon genetic programming fitted to the true training targets."""
+
+    name = "operon_direct"
+    symbolic = True
+
+    def library_versions(self):
+        return {"pyoperon": importlib.metadata.version("pyoperon")}
+
+    def unavailable_reason(self):
+        try:
+            importlib.metadata.version("pyoperon")
+        except importlib.metadata.PackageNotFoundError:
+            return "pyoperon is not installed; install the project with the 'methods' extra"
+        return None
+
+    def fit(self, task, upstream=None):
+        estimator = build_estimator(self.settings, task.seed)
+        try:
+            estimator.fit(features(task.x_train), np.asarray(task.y_train, dtype=np.float64))
+        except Exception as error:
+            raise RunFailed("fit", f"{type(error).__name__}: {error}") from error
+
+        try:
+            expression = model_formula(estimator, estimator.model_)
+            front = [
+                {"formula": formulas.to_string(model_formula(estimator, entry["tree"])), "length": entry["length"],
+                 "mean_squared_error": float(entry["mean_squared_error"]),
+                 "minimum_description_length": float(entry["minimum_description_length"])}
+                for entry in estimator.pareto_front_
+            ]
+        except Exception as error:
+            raise RunFailed("formula", f"{type(error).__name__}: {error}") from error
+
+        # Operon evaluates in single precision and may predict an (n, 1)
+        # column; the reported metrics come from the formula in float64.
+        engine_predictions = np.ravel(estimator.predict(features(task.x_all)))
+        predictions = formulas.evaluate(expression, task.x_all)
+        generations = int(estimator.stats_["generations"])
+        details = {
+            "generations": generations,
+            "stopped_early": generations < self.settings["generations"],
+            "evaluations": int(estimator.stats_["evaluation_count"]),
+            "formula_vs_engine_max_abs_diff": float(np.max(np.abs(predictions - engine_predictions))),
+            "selection": "single objective (r2): the best model of the final population",
+            "front": front,
+        }
+        return FitResult(predictions=predictions, expression=expression, details=details)
+
+
+class OperonDistilled(OperonDirect):
+    """Operon fitted to the KAN numeric model's predictions on the training inputs."""
+
+    name = "operon_distilled"
+    upstream = "kan_numeric"
+    distilled = True

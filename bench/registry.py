@@ -1,0 +1,31 @@
+"""Method names and the adapter class behind each, imported only when used."""
+
+import importlib
+
+from bench.config import METHOD_NAMES, method_settings
+
+_ADAPTERS = {
+    "kan_numeric": ("bench.methods.kan", "KANNumeric"),
+    "kan_symbolic": ("bench.methods.kan", "KANSymbolic"),
+    "pysr_direct": ("bench.methods.pysr", "PySRDirect"),
+    "pysr_distilled": ("bench.methods.pysr", "PySRDistilled"),
+    "operon_direct": ("bench.methods.operon", "OperonDirect"),
+    "operon_distilled": ("bench.methods.operon", "OperonDistilled"),
+}
+
+assert set(_ADAPTERS) == set(METHOD_NAMES)
+
+
+def settings_for(config, name):
+    """Return the settings of method ``name``; KAN symbolic also carries the KAN settings it rebuilds from."""
+    settings = dict(method_settings(config, name))
+    if name == "kan_symbolic":
+        settings["kan"] = dict(config["methods"]["kan"])
+    return settings
+
+
+def create(config, name):
+    """Return the adapter of method ``name`` built with its settings from ``config``."""
+    module_name, class_name = _ADAPTERS[name]
+    adapter = getattr(importlib.import_module(module_name), class_name)
+    return adapter(settings_for(config, name))

@@ -1,0 +1,132 @@
+"""Stored runs: one JSON record per run, its arrays in NPZ, both written atomically.
+
+Layout under a results folder (``results/<profile>/``)::
+
+    records/<key>.json   the run record, with a checksum of its content
+    arrays/<key>.npz     predictions on every sample, and model state where needed
+    runs.csv             one row per run of the current configuration
+    manifest.json        the configuration, versions and machine of the last bench
+
+The arrays are written before the record, so a record on disk always has
+its arrays: the record is the commit marker. Nothing is ever pickled.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+RECORD_SCHEMA = 1
+MARKER_NAME = ".kan-sr-bench"
+
+
+def canonical_json(value):
+    """Return ``value`` as JSON with sorted keys and no insignificant whitespace."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+
+
+def checksum(record):
+    """Return the SHA-256 of a record's canonical JSON, without its own checksum field."""
+    body = {key: value for key, value in record.items() if key != "checksum"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def write_atomic(path, data):
+    """Write ``data`` (bytes) to ``path`` through a synced temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """The records and arrays of one results folder."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.records = self.root / "records"
+        self.arrays = self.root / "arrays"
+
+    def record_path(self, key):
+        return self.records / f"{key}.json"
+
+    def arrays_path(self, key):
+        return self.arrays / f"{key}.npz"
+
+    def save(self, record, arrays=None):
+        """Store ``record`` (a dict with a ``key``) and its ``arrays`` (name to ndarray)."""
+        key = record["key"]
+        if arrays:
+            buffer = _npz_bytes(arrays)
+            write_atomic(self.arrays_path(key), buffer)
+        stored = dict(record, schema=RECORD_SCHEMA)
+        stored["checksum"] = checksum(stored)
+        write_atomic(self.record_path(key), (json.dumps(stored, indent=1, sort_keys=True) + "\n").encode())
+
+    def load(self, key):
+        """Return the stored record of ``key``, or None if absent or unreadable.
+
+        An unreadable record (truncated, not JSON, wrong checksum) is logged
+        with its path and the reason and moved aside to ``corrupt/``, so that
+        its run is computed again.
+        """
+        path = self.record_path(key)
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            problem = _record_problem(record, key)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            problem = f"not valid JSON ({error})"
+        if problem is None and record.get("status") == "ok" and not self.arrays_path(key).exists():
+            problem = f"its arrays file {self.arrays_path(key)} is missing"
+        if problem is not None:
+            self._quarantine(path, problem)
+            return None
+        return record
+
+    def load_arrays(self, key):
+        """Return the arrays stored for ``key`` as a dict of ndarrays."""
+        with np.load(self.arrays_path(key), allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+
+    def _quarantine(self, path, problem):
+        target = self.root / "corrupt" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        logger.warning("stored record %s is unusable (%s); moved it to %s and the run will be computed again",
+                       path, problem, target)
+
+
+def _record_problem(record, key):
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if record.get("schema") != RECORD_SCHEMA:
+        return f"schema {record.get('schema')!r}, expected {RECORD_SCHEMA}"
+    if record.get("key") != key:
+        return f"its key {record.get('key')!r} does not match the file name"
+    if record.get("checksum") != checksum(record):
+        return "checksum mismatch: the file was changed or truncated"
+    return None
+
+
+def _npz_bytes(arrays):
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+    return buffer.getvalue()

@@ -1,0 +1,49 @@
+"""The command line through a real subprocess: exit codes, messages, nothing written on bad input."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--profile", "quik"], "unknown profile 'quik'. Did you mean 'quick'"),
+        (["run", "--methods", "kan_numerc"], "unknown method 'kan_numerc' in --methods. Did you mean 'kan_numeric'"),
+        (["run", "--methods", ","], "--methods is empty"),
+        (["run", "--config", "absent.toml"], "configuration file not found: absent.toml"),
+        (["run", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["launch"], "invalid choice: 'launch'"),
+        (["report", "--profile", "quick"], "nox -s bench -- --profile quick"),
+    ],
+)
+def test_bad_input_exits_2(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_config_value_writes_nothing(tmp_path):
+    (tmp_path / "bad.toml").write_text("[run]\nrepetitions = 0\n")
+    result = run_cli("run", "--profile", "quick", "--config", "bad.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid run.repetitions = 0" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+
+
+def test_profiles_listed(tmp_path):
+    result = run_cli("profiles", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "quick:" in result.stdout
+    assert "default:" in result.stdout

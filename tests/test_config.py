@@ -1,0 +1,64 @@
+import pytest
+
+from bench.config import PROFILES, load_config, read_toml
+from bench.errors import ConfigError
+
+
+def test_default_profile_is_seed_protocol():
+    config = load_config("default")
+    assert config["methods"]["kan"]["width"] == [1, 12, 3, 1]
+    assert config["methods"]["kan"]["grids"] == [40, 60, 90, 120, 150]
+    assert config["signal"]["sampling_rate_hz"] == 15000
+    assert config["split"]["test_fraction"] == 0.2
+    assert config["run"]["repetitions"] == 5
+
+
+def test_profiles_validate():
+    for name in PROFILES:
+        assert load_config(name)["run"]["methods"]
+
+
+def test_override_changes_one_value():
+    config = load_config("default", {"methods": {"operon": {"generations": 7}}})
+    assert config["methods"]["operon"]["generations"] == 7
+    assert config["methods"]["operon"]["population_size"] == PROFILES["default"]["methods"]["operon"]["population_size"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"run": {"repetitons": 3}}, "unknown key 'repetitons' in run. Did you mean 'repetitions'"),
+        ({"sigal": {}}, "Did you mean 'signal'"),
+        ({"run": {"base_seed": -1}}, r"invalid run.base_seed = -1"),
+        ({"run": {"repetitions": "5"}}, r"invalid run.repetitions = '5': expected int"),
+        ({"run": {"repetitions": True}}, r"invalid run.repetitions = True"),
+        ({"methods": {"kan": {"grids": []}}}, r"invalid methods.kan.grids = \[\]"),
+        ({"methods": {"kan": {"grids": [60, 40]}}}, "strictly increasing"),
+        ({"split": {"test_fraction": 1.0}}, "strictly between 0 and 1"),
+        ({"split": {"test_fraction": 0}}, "strictly between 0 and 1"),
+        ({"methods": {"kan_symbolic": {"lib": ["sin", "sinc"]}}}, "sinc"),
+        ({"methods": {"operon": {"allowed_symbols": "add,mul,sin"}}}, "including constant and variable"),
+        ({"run": {"methods": ["kan_numeric", "kan_numerc"]}}, "kan_numerc"),
+        ({"signal": {"domain": [0.5, -0.5]}}, "start < stop"),
+    ],
+)
+def test_invalid_value_names_value(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("default", overrides)
+
+
+def test_unknown_profile_suggests():
+    with pytest.raises(ConfigError, match="unknown profile 'quik'. Did you mean 'quick'"):
+        load_config("quik")
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        read_toml(tmp_path / "absent.toml")
+
+
+def test_invalid_toml_names_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[run\nrepetitions = 2\n")
+    with pytest.raises(ConfigError, match="invalid TOML in .*bad.toml"):
+        read_toml(path)
