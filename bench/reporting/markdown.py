@@ -1,0 +1,98 @@
+"""Markdown building blocks that read the same under Pandoc (Quarto) and markdown-it (smalldocs)."""
+
+import math
+import re
+
+import numpy as np
+
+# Shown where a value does not apply, such as the metrics of a method with no ok run.
+MISSING = "—"
+# Shown for a standard deviation over a single ok run, where it is undefined with ddof=1.
+UNDEFINED_STD = "n/a"
+
+# ASCII punctuation that means something in Pandoc's or CommonMark's inline syntax. Both accept a
+# backslash before any ASCII punctuation, so escaping is safe in both.
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|$~^#])")
+
+
+def escape(text):
+    """Escape ``text`` for a Markdown paragraph or table cell, on one line."""
+    one_line = " ".join(str(text).split())
+    return _SPECIAL.sub(r"\\\1", one_line)
+
+
+def nowrap(text):
+    """Wrap ``text`` in an inline HTML span that the browser does not break across lines.
+
+    Pandoc and markdown-it both pass this inline HTML through to the page.
+    """
+    return f'<span style="white-space: nowrap">{text}</span>'
+
+
+def code(text):
+    """Return ``text`` as an inline code span."""
+    return f"`{text}`"
+
+
+def pipe_table(header, rows, align):
+    """Return a pipe table with one "l" or "r" in ``align`` per column. Cells must already be escaped."""
+    if len(align) != len(header) or any(len(row) != len(header) for row in rows):
+        raise ValueError(f"every row needs {len(header)} cells to match the header {header}")
+    rule = ["---:" if side == "r" else ":---" for side in align]
+    lines = [_row(header), _row(rule)]
+    lines += [_row(row) for row in rows]
+    return "\n".join(lines)
+
+
+def _row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
+def display_math(latex):
+    """Return display math with ``$$`` on lines of their own, which Pandoc and markdown-it both read.
+
+    Blank lines would end the math block in Pandoc, so the LaTeX is joined
+    onto one line. KaTeX never breaks display math across lines, so the
+    block sits in a div that scrolls sideways when a long formula is wider
+    than the page.
+    """
+    one_line = " ".join(str(latex).split())
+    return '::: {style="overflow-x: auto"}\n$$\n' + one_line + "\n$$\n:::"
+
+
+def is_missing(value):
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_mse(value):
+    """Format a mean squared error in scientific notation with 3 significant digits."""
+    return MISSING if is_missing(value) else f"{value:.2e}"
+
+
+def format_r2(value):
+    """Format an R² score with 6 decimals."""
+    return MISSING if is_missing(value) else f"{value:.6f}"
+
+
+def format_seconds(value):
+    """Format a duration in seconds with 3 significant digits, without an exponent."""
+    if is_missing(value):
+        return MISSING
+    return np.format_float_positional(value, precision=3, unique=False, fractional=False, trim="-")
+
+
+def format_count(value):
+    """Format a whole number stored as a float, such as a seed read from CSV."""
+    return MISSING if is_missing(value) else str(int(value))
+
+
+def mean_std(values, formatter):
+    """Format the mean ± sample standard deviation (ddof=1) of ``values``, or MISSING when empty."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return MISSING
+    # A no-break space keeps ± on the line of the mean when a narrow column wraps the pair.
+    mean = formatter(float(np.mean(values))) + "\u00a0±"
+    if values.size == 1:
+        return f"{mean} {UNDEFINED_STD}"
+    return f"{mean} {formatter(float(np.std(values, ddof=1)))}"
