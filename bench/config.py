@@ -17,11 +17,19 @@ from bench.errors import ConfigError
 
 METHOD_NAMES = ("kan_numeric", "kan_symbolic", "pysr_direct", "pysr_distilled", "operon_direct", "operon_distilled")
 
-# Functions that pykan's auto_symbolic accepts in ``lib`` and that this
-# project can express in sympy.
-KAN_SYMBOLIC_FUNCTIONS = ("x", "x^2", "x^3", "x^4", "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "abs", "0")
+# The names in pykan 0.2.8's kan.utils.SYMBOLIC_LIB, which auto_symbolic
+# accepts in ``lib``. Kept here so that validation does not import torch;
+# a test checks the two lists agree.
+KAN_SYMBOLIC_FUNCTIONS = (
+    "x", "x^2", "x^3", "x^4", "x^5", "1/x", "1/x^2", "1/x^3", "1/x^4", "1/x^5", "sqrt", "x^0.5", "x^1.5",
+    "1/sqrt(x)", "1/x^0.5", "exp", "log", "abs", "sin", "cos", "tan", "tanh", "sgn", "arcsin", "arccos",
+    "arctan", "arctanh", "0", "gaussian",
+)
 
-# Operon's symbols that have a sympy equivalent in bench.methods.operon.
+# Operon symbols accepted in ``allowed_symbols``. Formulas are parsed by
+# sympy from Operon's infix output.
+# NOTE: only add, sub, mul, sin, constant and variable (the default) are
+# exercised by the tests; the others rely on sympy reading Operon's names.
 OPERON_SYMBOLS = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "square", "constant", "variable")
 
 _DEFAULT = {
@@ -218,8 +226,8 @@ def _check_field(path, value, field):
     name = ".".join(path)
     type_ok = isinstance(value, field.types) and not isinstance(value, bool)
     if not type_ok:
-        wanted = " or ".join(t.__name__ for t in field.types)
-        raise ConfigError(f"invalid {name} = {value!r}: expected {wanted}, {field.rule}.")
+        expected_types = " or ".join(t.__name__ for t in field.types)
+        raise ConfigError(f"invalid {name} = {value!r}: expected {expected_types}, {field.rule}.")
     if field.check is not None and not field.check(value):
         raise ConfigError(f"invalid {name} = {value!r}: expected {field.rule}.")
 

@@ -189,8 +189,9 @@ def execute(run, adapter, split, store, upstream):
     upstream_arrays = None
     if adapter.upstream:
         if upstream is None or upstream["status"] != "ok":
-            why = upstream["reason"] if upstream else "it was not run"
-            return _base_record(run, "failed", f"{adapter.upstream} run of this repetition is not usable: {why}", "upstream"), None
+            cause = upstream["reason"] if upstream else "it was not run"
+            message = f"the {adapter.upstream} run of this repetition is not usable: {cause}"
+            return _base_record(run, "failed", message, "upstream"), None
         upstream_arrays = store.load_arrays(upstream["key"])
 
     y_train = upstream_arrays["predictions"][split.train] if adapter.distilled else split.y_train

@@ -23,9 +23,9 @@ def derive_seed(base_seed, method, repetition):
 def isolated_global_rng(seed):
     """Seed Python's, NumPy's and torch's global generators for a block, then restore them.
 
-    pykan seeds all three in its constructor and draws from them while
-    training; this keeps those draws from leaking into, or depending on, the
-    rest of the process.
+    pykan seeds all three in its constructor and draws its initial weights
+    from torch's. This block keeps those effects from leaking into the rest
+    of the process, and the run from depending on what ran before it.
     """
     import torch
 

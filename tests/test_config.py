@@ -62,3 +62,11 @@ def test_invalid_toml_names_file(tmp_path):
     path.write_text("[run\nrepetitions = 2\n")
     with pytest.raises(ConfigError, match="invalid TOML in .*bad.toml"):
         read_toml(path)
+
+
+def test_symbolic_names_match_pykan():
+    from kan.utils import SYMBOLIC_LIB
+
+    from bench.config import KAN_SYMBOLIC_FUNCTIONS
+
+    assert set(KAN_SYMBOLIC_FUNCTIONS) == set(SYMBOLIC_LIB)

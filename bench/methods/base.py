@@ -3,7 +3,7 @@
 A method is fitted on training inputs and targets with a seed, and returns
 its predictions on every sample of the signal (train, test and the points in
 between, for figures). A symbolic method also returns its formula as a sympy
-expression of ``bench.signal.X``; its predictions must then be the formula's
+expression of ``bench.signal.X``. Its predictions must then be the formula's
 values, so that the reported metrics are those of the formula itself.
 
 The runner owns everything around the fit: seeds, caching, timing, metrics
@@ -44,7 +44,7 @@ class Upstream:
 
 @dataclass
 class FitResult:
-    """What a fit returns: predictions on ``Task.x_all`` and, for symbolic methods, the formula.
+    """The outcome of a fit: predictions on ``Task.x_all`` and, for symbolic methods, the formula.
 
     ``details`` must be JSON-serialisable and is stored in the run record.
     ``arrays`` are stored beside the record in an NPZ file, for dependent

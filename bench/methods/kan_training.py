@@ -2,9 +2,9 @@
 
 pykan's own ``fit`` draws batches from NumPy's global generator, prints a
 progress bar and, after ``refine``, writes checkpoints to ./model. This
-loop keeps pykan's optimisation semantics (Adam, then pykan's LBFGS with
-a strong Wolfe line search; grid updates from samples early in training)
-on the full training set, with none of those side effects.
+loop has none of those side effects. It keeps pykan's optimisation
+semantics on the full training set: Adam, then pykan's LBFGS with a strong
+Wolfe line search, and grid updates from samples early in the Adam phase.
 """
 
 import contextlib

@@ -13,8 +13,9 @@ logger = logging.getLogger(__name__)
 
 FEATURE_NAMES = ["x", "x_sq"]
 
-# Operon prints its coefficients with this many decimals; 17 significant
-# digits keep every float exactly.
+# Decimal places of the coefficients in Operon's formula text. Its
+# coefficients are single precision (about 7 significant digits), so 17
+# decimals keep them whole for every magnitude above 1e-10.
 FORMAT_PRECISION = 17
 
 
@@ -87,8 +88,9 @@ class OperonDirect(Method):
         except Exception as error:
             raise RunFailed("formula", f"{type(error).__name__}: {error}") from error
 
-        # Operon evaluates in single precision and may predict an (n, 1)
-        # column; the reported metrics come from the formula in float64.
+        # Operon's own predictions are single precision and some versions
+        # return an (n, 1) column. The reported metrics come from the
+        # formula evaluated in float64, and the gap between the two is kept.
         engine_predictions = np.ravel(estimator.predict(features(task.x_all)))
         predictions = formulas.evaluate(expression, task.x_all)
         generations = int(estimator.stats_["generations"])
