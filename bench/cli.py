@@ -7,6 +7,7 @@ exit with code 2; a bench in which some run failed exits with code 1.
 import argparse
 import difflib
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ class UsageError(BenchError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{message}. Run 'python -m bench {self.prog.split()[-1]} --help' for the options.")
+        raise UsageError(f"{message}. Run 'python -m {self.prog} --help' for the options.")
 
 
 def _add_profile(parser):
@@ -84,7 +85,7 @@ def _command_run(args):
     config = config_module.load_config(args.profile, overrides)
     methods = parse_methods(args.methods) if args.methods is not None else None
     results_dir = _results_dir(args)
-    summary = runner.run_benchmark(config, args.profile, results_dir, methods)
+    summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line)
     print(f"bench: {summary.line()}; results in {results_dir}")
     if summary.failed:
         print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}", file=sys.stderr)
@@ -104,6 +105,8 @@ def _command_report(args):
 def _command_render(args):
     from bench.render import render_site
 
+    if not Path("_quarto.yml").is_file():
+        raise UsageError(f"no _quarto.yml in {Path.cwd()}; run 'python -m bench render' from the project's root folder.")
     args.out = DEFAULT_GENERATED_DIR
     _command_report(args)
     renderer = render_site(Path.cwd())
@@ -122,11 +125,13 @@ COMMANDS = {"run": _command_run, "report": _command_report, "render": _command_r
 
 def main(argv=None):
     """Run the command line and return the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
     except UsageError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    args.command_line = "python -m bench " + shlex.join(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not args.verbose:

@@ -119,6 +119,24 @@ class Field:
     rule: str = ""
 
 
+# Bounds that keep a configuration within what one machine can run: the
+# sample count bounds memory, the others bound loops that run before any log.
+MIN_SAMPLES = 20
+MAX_SAMPLES = 10_000_000
+MAX_REPETITIONS = 1000
+MAX_SPLINE_ORDER = 5
+
+TYPE_NAMES = {int: "an integer", float: "a number", list: "a list", str: "a string", dict: "a table"}
+
+
+def _is_int(value):
+    return type(value) is int
+
+
+def _is_number(value):
+    return type(value) in (int, float) and math.isfinite(value)
+
+
 def _positive_int(value):
     return value > 0
 
@@ -128,28 +146,38 @@ def _non_negative_int(value):
 
 
 def _is_increasing_grid_list(value):
-    return len(value) > 0 and all(isinstance(g, int) and g > 0 for g in value) and list(value) == sorted(set(value))
+    return len(value) > 0 and all(_is_int(g) and g > 0 for g in value) and list(value) == sorted(set(value))
 
 
 def _is_width(value):
-    return (
-        len(value) >= 2
-        and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in value)
-        and value[0] == 1
-        and value[-1] == 1
+    return len(value) >= 2 and all(_is_int(w) and w > 0 for w in value) and value[0] == 1 and value[-1] == 1
+
+
+def _is_string_list(value):
+    return all(isinstance(item, str) and item.strip() for item in value)
+
+
+def _is_nested_constraints(value):
+    return all(
+        isinstance(inner, dict) and all(isinstance(name, str) and _is_int(limit) and limit >= -1 for name, limit in inner.items())
+        for inner in value.values()
     )
 
 
 def _is_domain(value):
-    return len(value) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value) and value[0] < value[1]
+    return len(value) == 2 and all(_is_number(v) for v in value) and value[0] < value[1]
 
 
 def _is_symbolic_library(value):
     return len(value) > 0 and all(name in KAN_SYMBOLIC_FUNCTIONS for name in value)
 
 
+def _operon_symbol_names(value):
+    return [name.strip() for name in value.split(",")]
+
+
 def _is_operon_symbols(value):
-    names = [name.strip() for name in value.split(",")]
+    names = _operon_symbol_names(value)
     return all(name in OPERON_SYMBOLS for name in names) and {"constant", "variable"} <= set(names)
 
 
@@ -163,21 +191,21 @@ NUMBER = (int, float)
 SCHEMA = {
     "signal": {
         "domain": Field((list,), _is_domain, "two finite numbers [start, stop] with start < stop"),
-        "sampling_rate_hz": Field(NUMBER, lambda v: v > 0, "a positive number of samples per unit of x"),
+        "sampling_rate_hz": Field(NUMBER, lambda v: v > 0, "a positive, finite number of samples per unit of x"),
     },
     "split": {
         "test_fraction": Field(NUMBER, lambda v: 0 < v < 1, "a fraction strictly between 0 and 1"),
         "data_seed": Field(INT, _non_negative_int, "a non-negative integer"),
     },
     "run": {
-        "repetitions": Field(INT, _positive_int, "a positive integer"),
+        "repetitions": Field(INT, lambda v: 0 < v <= MAX_REPETITIONS, f"an integer from 1 to {MAX_REPETITIONS}"),
         "base_seed": Field(INT, _non_negative_int, "a non-negative integer"),
         "methods": Field((list,), _is_method_list, f"a non-empty list of distinct names from {list(METHOD_NAMES)}"),
     },
     "methods": {
         "kan": {
             "width": Field((list,), _is_width, "a list of positive integers starting and ending with 1"),
-            "k": Field(INT, _positive_int, "a positive spline order"),
+            "k": Field(INT, lambda v: 0 < v <= MAX_SPLINE_ORDER, f"a spline order from 1 to {MAX_SPLINE_ORDER}"),
             "grids": Field((list,), _is_increasing_grid_list, "a non-empty, strictly increasing list of positive grid sizes"),
             "adam_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
@@ -195,9 +223,10 @@ SCHEMA = {
         "pysr": {
             "niterations": Field(INT, _positive_int, "a positive integer"),
             "population_size": Field(INT, _positive_int, "a positive integer"),
-            "binary_operators": Field((list,), lambda v: len(v) > 0, "a non-empty list of PySR binary operators"),
-            "unary_operators": Field((list,), None, "a list of PySR unary operators"),
-            "nested_constraints": Field((dict,), None, "a table of operator nesting limits, as PySR's nested_constraints"),
+            "binary_operators": Field((list,), lambda v: len(v) > 0 and _is_string_list(v), "a non-empty list of PySR binary operator names"),
+            "unary_operators": Field((list,), _is_string_list, "a list of PySR unary operator names"),
+            "nested_constraints": Field((dict,), _is_nested_constraints,
+                                        "a table of tables of integer nesting limits (-1 or more), as PySR's nested_constraints"),
             "maxsize": Field(INT, lambda v: v >= 7, "an integer of at least 7"),
             "model_selection": Field((str,), lambda v: v in ("best", "accuracy"), "'best' or 'accuracy'"),
             "timeout_in_seconds": Field(NUMBER, lambda v: v > 0, "a positive number of seconds"),
@@ -224,12 +253,44 @@ def _unknown_key_error(path, key, allowed):
 
 def _check_field(path, value, field):
     name = ".".join(path)
-    type_ok = isinstance(value, field.types) and not isinstance(value, bool)
+    # bool is a subclass of int in Python, but true is not a count.
+    type_ok = type(value) in field.types or (float in field.types and type(value) is int)
+    if type_ok and type(value) is float and not math.isfinite(value):
+        type_ok = False
     if not type_ok:
-        expected_types = " or ".join(t.__name__ for t in field.types)
-        raise ConfigError(f"invalid {name} = {value!r}: expected {expected_types}, {field.rule}.")
+        expected = " or ".join(TYPE_NAMES[t] for t in field.types)
+        raise ConfigError(f"invalid {name} = {_show(value)}: expected {expected}: {field.rule}.")
     if field.check is not None and not field.check(value):
-        raise ConfigError(f"invalid {name} = {value!r}: expected {field.rule}.")
+        raise ConfigError(f"invalid {name} = {_show(value)}: expected {field.rule}.")
+
+
+def _show(value):
+    """Return ``value`` as it would be written in TOML, for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    return repr(value)
+
+
+def _check_sample_count(config):
+    start, stop = config["signal"]["domain"]
+    rate = config["signal"]["sampling_rate_hz"]
+    count = (stop - start) * rate
+    if not MIN_SAMPLES <= count <= MAX_SAMPLES:
+        raise ConfigError(
+            f"invalid signal: domain [{start}, {stop}] at sampling_rate_hz = {rate} gives {count:.3g} samples; "
+            f"choose a domain and rate that give {MIN_SAMPLES} to {MAX_SAMPLES:,} samples."
+        )
+    fraction = config["split"]["test_fraction"]
+    test_count = round(fraction * round(count))
+    if test_count < 2 or round(count) - test_count < 2:
+        raise ConfigError(
+            f"invalid split.test_fraction = {fraction}: it leaves {test_count} of {round(count)} samples for testing; "
+            "choose a fraction that leaves at least 2 samples in each part."
+        )
 
 
 def _validate(config, schema, path=()):
@@ -265,8 +326,12 @@ def read_toml(path):
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {path}. Pass an existing TOML file to --config.") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read configuration file {path}: {error}.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"configuration file {path} is a directory. Pass a TOML file to --config.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"configuration file {path} is not UTF-8 text. Pass a TOML file to --config.") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration file {path}: {error.strerror}. Check its permissions.") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -281,6 +346,10 @@ def load_config(profile="default", overrides=None):
         raise ConfigError(f"unknown profile '{profile}'.{hint} Available profiles: {', '.join(PROFILES)}.")
     config = _merge(PROFILES[profile], overrides or {})
     _validate(config, SCHEMA)
+    _check_sample_count(config)
+    # Equivalent spellings of the same setting must give the same cache key.
+    operon = config["methods"]["operon"]
+    operon["allowed_symbols"] = ",".join(_operon_symbol_names(operon["allowed_symbols"]))
     return config
 
 

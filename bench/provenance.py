@@ -14,7 +14,7 @@ PACKAGE_ROOT = Path(bench.__file__).resolve().parent
 
 # The modules whose code determines a run's result. Editing any of them
 # changes every run's cache key; the CLI, reporting and storage do not.
-COMPUTE_MODULES = ("signal.py", "metrics.py", "formulas.py", "seeds.py", "methods")
+COMPUTE_MODULES = ("signal.py", "metrics.py", "formulas.py", "seeds.py", "execution.py", "methods")
 
 
 @functools.cache

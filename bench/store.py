@@ -2,7 +2,7 @@
 
 Layout under a results folder (``results/<profile>/``)::
 
-    records/<key>.json   the run record, with a checksum of its content
+    records/<key>.json   the run record, with checksums of its content and arrays
     arrays/<key>.npz     predictions on every sample, and model state where needed
     runs.csv             one row per run of the current configuration
     manifest.json        the configuration, versions and machine of the last bench
@@ -11,6 +11,7 @@ The arrays are written before the record, so a record on disk always has
 its arrays: the record is the commit marker. Nothing is ever pickled.
 """
 
+import datetime
 import hashlib
 import json
 import logging
@@ -47,6 +48,8 @@ def write_atomic(path, data):
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        # mkstemp creates the file readable by its owner only; results are shared.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -70,10 +73,11 @@ class RunStore:
     def save(self, record, arrays=None):
         """Store ``record`` (a dict with a ``key``) and its ``arrays`` (name to ndarray)."""
         key = record["key"]
+        stored = dict(record, schema=RECORD_SCHEMA, arrays_sha256=None)
         if arrays:
             buffer = _npz_bytes(arrays)
             write_atomic(self.arrays_path(key), buffer)
-        stored = dict(record, schema=RECORD_SCHEMA)
+            stored["arrays_sha256"] = hashlib.sha256(buffer).hexdigest()
         stored["checksum"] = checksum(stored)
         write_atomic(self.record_path(key), (json.dumps(stored, indent=1, sort_keys=True) + "\n").encode())
 
@@ -92,10 +96,10 @@ class RunStore:
             problem = _record_problem(record, key)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             problem = f"not valid JSON ({error})"
-        if problem is None and record.get("status") == "ok" and not self.arrays_path(key).exists():
-            problem = f"its arrays file {self.arrays_path(key)} is missing"
+        if problem is None and record.get("status") == "ok":
+            problem = self._arrays_problem(key, record.get("arrays_sha256"))
         if problem is not None:
-            self._quarantine(path, problem)
+            self._quarantine(key, problem)
             return None
         return record
 
@@ -104,12 +108,28 @@ class RunStore:
         with np.load(self.arrays_path(key), allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
 
-    def _quarantine(self, path, problem):
-        target = self.root / "corrupt" / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)
-        logger.warning("stored record %s is unusable (%s); moved it to %s and the run will be computed again",
-                       path, problem, target)
+    def _arrays_problem(self, key, expected):
+        path = self.arrays_path(key)
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            return f"its arrays file {path} is missing"
+        except OSError as error:
+            return f"its arrays file {path} cannot be read ({error.strerror})"
+        if digest != expected:
+            return f"its arrays file {path} does not match the checksum in the record"
+        return None
+
+    def _quarantine(self, key, problem):
+        """Move a bad record and its arrays to ``corrupt/``, stamped so that earlier ones are kept."""
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        folder = self.root / "corrupt"
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in (self.record_path(key), self.arrays_path(key)):
+            if path.exists():
+                os.replace(path, folder / f"{path.stem}.{stamp}{path.suffix}")
+        logger.warning("stored run %s is unusable (%s); moved it to %s and the run will be computed again",
+                       key, problem, folder)
 
 
 def _record_problem(record, key):

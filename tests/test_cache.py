@@ -3,10 +3,12 @@
 import copy
 import json
 
+import numpy as np
 import pytest
 
 from bench import config as config_module
 from bench import runner
+from bench.errors import BenchError
 from bench.methods.operon import OperonDirect
 from bench.store import RunStore
 
@@ -92,7 +94,83 @@ def test_corrupt_record_recomputed(tmp_path, tiny_overrides):
 
     again = runner.run_benchmark(config, "quick", tmp_path / "r")
     assert again.counts["computed"] == 1
-    assert (tmp_path / "r" / "corrupt" / record_path.name).exists()
+    moved = sorted(path.name for path in (tmp_path / "r" / "corrupt").iterdir())
+    assert [name.split(".")[0] for name in moved] == [record_path.stem, record_path.stem]
+    assert record_path.exists()
+
+
+def test_second_corruption_keeps_first(tmp_path, tiny_overrides):
+    config = operon_only(tiny_overrides)
+    runner.run_benchmark(config, "quick", tmp_path / "r")
+    record_path = next((tmp_path / "r" / "records").iterdir())
+    for _ in range(2):
+        record_path.write_text("{")
+        runner.run_benchmark(config, "quick", tmp_path / "r")
+    assert len([p for p in (tmp_path / "r" / "corrupt").iterdir() if p.suffix == ".json"]) == 2
+
+
+def test_corrupt_arrays_recomputed(tmp_path, tiny_overrides):
+    config = operon_only(tiny_overrides)
+    runner.run_benchmark(config, "quick", tmp_path / "r")
+    arrays_path = next((tmp_path / "r" / "arrays").iterdir())
+    arrays_path.write_bytes(b"garbage")
+
+    again = runner.run_benchmark(config, "quick", tmp_path / "r")
+    assert again.counts["computed"] == 1
+    assert again.counts["reused"] == 0
+    with np.load(arrays_path, allow_pickle=False) as data:
+        assert data["predictions"].size == 300
+
+
+def test_corrupt_upstream_arrays_recomputed(tmp_path, tiny_overrides):
+    tiny_overrides["run"]["methods"] = ["kan_numeric", "operon_distilled"]
+    config = config_module.load_config("quick", tiny_overrides)
+    runner.run_benchmark(config, "quick", tmp_path / "r")
+    store = RunStore(tmp_path / "r")
+    _, planned = runner.plan_runs(config)
+    kan_key = next(run.key for run in planned if run.method == "kan_numeric")
+    distilled_key = next(run.key for run in planned if run.method == "operon_distilled")
+    store.arrays_path(kan_key).write_bytes(b"garbage")
+    store.record_path(distilled_key).unlink()
+
+    again = runner.run_benchmark(config, "quick", tmp_path / "r")
+    assert again.counts["computed"] == 2
+    assert again.failed == 0
+
+
+def test_method_outside_config_runs(tmp_path, tiny_overrides):
+    config = operon_only(tiny_overrides)
+    runner.run_benchmark(config, "quick", tmp_path / "r")
+    summary = runner.run_benchmark(config, "quick", tmp_path / "r", methods=["operon_distilled"])
+    methods = {row["method"] for row in read_statuses(tmp_path / "r")}
+    assert summary.failed == 0
+    assert methods == {"operon_direct", "operon_distilled"}
+
+
+def test_invalid_split_writes_nothing(tmp_path, tiny_overrides, monkeypatch):
+    from bench import signal
+    from bench.errors import DataError
+
+    def broken(*args, **kwargs):
+        raise DataError("y has 1 non-finite values")
+
+    monkeypatch.setattr(signal, "make_split", broken)
+    with pytest.raises(DataError):
+        runner.run_benchmark(operon_only(tiny_overrides), "quick", tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_results_dir_file_rejected(tmp_path, tiny_overrides):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(BenchError, match="is a file"):
+        runner.run_benchmark(operon_only(tiny_overrides), "quick", target)
+
+
+def test_stored_files_world_readable(tmp_path, tiny_overrides):
+    runner.run_benchmark(operon_only(tiny_overrides), "quick", tmp_path / "r")
+    for path in [tmp_path / "r" / "runs.csv", next((tmp_path / "r" / "records").iterdir())]:
+        assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_edited_record_fails_checksum(tmp_path, tiny_overrides):

@@ -23,6 +23,9 @@ def run_cli(*args, cwd):
         (["run", "--config", "absent.toml"], "configuration file not found: absent.toml"),
         (["run", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["launch"], "invalid choice: 'launch'"),
+        (["launch"], "Run 'python -m bench --help'"),
+        (["render", "--profile", "quick"], "no _quarto.yml in"),
+        (["run", "--results-dir", "/proc/version"], "is a file"),
         (["report", "--profile", "quick"], "nox -s bench -- --profile quick"),
     ],
 )

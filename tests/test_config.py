@@ -30,8 +30,20 @@ def test_override_changes_one_value():
         ({"run": {"repetitons": 3}}, "unknown key 'repetitons' in run. Did you mean 'repetitions'"),
         ({"sigal": {}}, "Did you mean 'signal'"),
         ({"run": {"base_seed": -1}}, r"invalid run.base_seed = -1"),
-        ({"run": {"repetitions": "5"}}, r"invalid run.repetitions = '5': expected int"),
-        ({"run": {"repetitions": True}}, r"invalid run.repetitions = True"),
+        ({"run": {"repetitions": "5"}}, r'invalid run.repetitions = "5": expected an integer'),
+        ({"run": {"repetitions": True}}, r"invalid run.repetitions = true: expected an integer"),
+        ({"run": {"repetitions": 2.0}}, r"invalid run.repetitions = 2.0: expected an integer"),
+        ({"run": {"repetitions": 10**8}}, "from 1 to 1000"),
+        ({"methods": {"kan": {"grids": [True]}}}, r"invalid methods.kan.grids = \[true\]"),
+        ({"methods": {"kan": {"adam_lr": float("inf")}}}, "invalid methods.kan.adam_lr = inf"),
+        ({"methods": {"kan": {"k": 1000}}}, "spline order from 1 to 5"),
+        ({"signal": {"sampling_rate_hz": float("inf")}}, "invalid signal.sampling_rate_hz = inf"),
+        ({"signal": {"sampling_rate_hz": 1e-9}}, "gives 1e-09 samples"),
+        ({"signal": {"sampling_rate_hz": 1e12}}, "gives 1e\\+12 samples"),
+        ({"signal": {"domain": [-1e308, 1e308]}}, "samples; choose a domain"),
+        ({"split": {"test_fraction": 1e-9}}, "leaves 0 of 15000 samples for testing"),
+        ({"methods": {"pysr": {"binary_operators": [1, 2]}}}, "binary operator names"),
+        ({"methods": {"pysr": {"nested_constraints": {"sin": {"sin": "no"}}}}}, "nesting limits"),
         ({"methods": {"kan": {"grids": []}}}, r"invalid methods.kan.grids = \[\]"),
         ({"methods": {"kan": {"grids": [60, 40]}}}, "strictly increasing"),
         ({"split": {"test_fraction": 1.0}}, "strictly between 0 and 1"),
@@ -70,3 +82,21 @@ def test_symbolic_names_match_pykan():
     from bench.config import KAN_SYMBOLIC_FUNCTIONS
 
     assert set(KAN_SYMBOLIC_FUNCTIONS) == set(SYMBOLIC_LIB)
+
+
+def test_operon_symbols_normalised():
+    spaced = load_config("default", {"methods": {"operon": {"allowed_symbols": "add, sub ,mul,sin,constant,variable"}}})
+    plain = load_config("default", {"methods": {"operon": {"allowed_symbols": "add,sub,mul,sin,constant,variable"}}})
+    assert spaced["methods"]["operon"]["allowed_symbols"] == plain["methods"]["operon"]["allowed_symbols"]
+
+
+def test_config_directory_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_toml(tmp_path)
+
+
+def test_binary_config_rejected(tmp_path):
+    path = tmp_path / "blob.toml"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        read_toml(path)

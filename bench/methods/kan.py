@@ -17,6 +17,14 @@ from bench.signal import X
 logger = logging.getLogger(__name__)
 
 STATE_PREFIX = "state__"
+NOT_INSTALLED = "not installed"
+
+
+def _installed_version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return NOT_INSTALLED
 
 
 def _column(values):
@@ -62,7 +70,13 @@ class KANNumeric(Method):
     name = "kan_numeric"
 
     def library_versions(self):
-        return {"torch": importlib.metadata.version("torch"), "pykan": importlib.metadata.version("pykan")}
+        return {name: _installed_version(name) for name in ("torch", "pykan")}
+
+    def unavailable_reason(self):
+        missing = [name for name in ("torch", "pykan") if _installed_version(name) == NOT_INSTALLED]
+        if missing:
+            return f"{' and '.join(missing)} not installed; install the project with the 'methods' extra"
+        return None
 
     def fit(self, task, upstream=None):
         from bench.methods import kan_training
@@ -163,6 +177,9 @@ class KANSymbolic(Method):
 
     def library_versions(self):
         return KANNumeric.library_versions(self)
+
+    def unavailable_reason(self):
+        return KANNumeric.unavailable_reason(self)
 
     def fit(self, task, upstream=None):
         from bench.methods import kan_training

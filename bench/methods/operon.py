@@ -61,13 +61,14 @@ class OperonDirect(Method):
     symbolic = True
 
     def library_versions(self):
-        return {"pyoperon": importlib.metadata.version("pyoperon")}
+        try:
+            return {"pyoperon": importlib.metadata.version("pyoperon")}
+        except importlib.metadata.PackageNotFoundError:
+            return {"pyoperon": "not installed"}
 
     def unavailable_reason(self):
-        try:
-            importlib.metadata.version("pyoperon")
-        except importlib.metadata.PackageNotFoundError:
-            return "pyoperon is not installed; install the project with the 'methods' extra"
+        if self.library_versions()["pyoperon"] == "not installed":
+            return "pyoperon not installed; install the project with the 'methods' extra"
         return None
 
     def fit(self, task, upstream=None):

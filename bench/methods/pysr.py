@@ -275,7 +275,10 @@ class PySRDirect(Method):
         return julia_unavailable_reason()
 
     def library_versions(self):
-        return {"pysr": importlib.metadata.version("pysr")}
+        try:
+            return {"pysr": importlib.metadata.version("pysr")}
+        except importlib.metadata.PackageNotFoundError:
+            return {"pysr": "not installed"}
 
     def fit(self, task, upstream=None):
         features = feature_matrix(task.x_train)
