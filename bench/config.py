@@ -59,6 +59,9 @@ _DEFAULT = {
             "grid_update_steps": 50,
             "grid_updates": 10,
             "retry_lr_factor": 0.1,
+            # Evaluate splines with bench.methods.kan_fast (same values as
+            # pykan's B_batch, much faster); false uses pykan's own path.
+            "fast_splines": True,
         },
         "kan_symbolic": {
             "lib": ["sin", "x", "x^2"],
@@ -126,7 +129,7 @@ MAX_SAMPLES = 10_000_000
 MAX_REPETITIONS = 1000
 MAX_SPLINE_ORDER = 5
 
-TYPE_NAMES = {int: "an integer", float: "a number", list: "a list", str: "a string", dict: "a table"}
+TYPE_NAMES = {int: "an integer", float: "a number", list: "a list", str: "a string", dict: "a table", bool: "a boolean"}
 
 
 def _is_int(value):
@@ -215,6 +218,7 @@ SCHEMA = {
             "grid_update_steps": Field(INT, _non_negative_int, "a non-negative number of Adam steps"),
             "grid_updates": Field(INT, _non_negative_int, "a non-negative integer"),
             "retry_lr_factor": Field(NUMBER, lambda v: 0 < v < 1, "a factor strictly between 0 and 1"),
+            "fast_splines": Field((bool,), None, "true or false"),
         },
         "kan_symbolic": {
             "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),

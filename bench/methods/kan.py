@@ -88,7 +88,7 @@ class KANNumeric(Method):
             stages = []
             for index, grid in enumerate(settings["grids"]):
                 if index > 0:
-                    model = kan_training.refine(model, grid, x_train)
+                    model = kan_training.refine(model, grid, x_train, settings)
                 try:
                     stages.append(kan_training.train_stage(model, x_train, y_train, settings, grid))
                 except kan_training.Diverged as error:

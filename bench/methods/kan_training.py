@@ -40,7 +40,7 @@ def build_model(settings, grid, seed):
     from kan import KAN
 
     # pykan rewrites the width list in place, so it gets a copy.
-    return KAN(
+    model = KAN(
         width=list(settings["width"]),
         grid=grid,
         k=settings["k"],
@@ -48,9 +48,16 @@ def build_model(settings, grid, seed):
         symbolic_enabled=True,
         auto_save=False,
     )
+    return _spline_path(model, settings)
 
 
-def refine(model, grid, x_train):
+def _spline_path(model, settings):
+    from bench.methods import kan_fast
+
+    return kan_fast.enable(model) if settings["fast_splines"] else model
+
+
+def refine(model, grid, x_train, settings):
     """Return ``model`` refined to ``grid`` intervals, with checkpointing kept off.
 
     pykan's ``refine`` builds the new model with ``auto_save=True`` and
@@ -60,7 +67,7 @@ def refine(model, grid, x_train):
     model.get_act(x_train)
     refined = model.refine(grid)
     refined.auto_save = False
-    return refined
+    return _spline_path(refined, settings)
 
 
 def mse_loss(model, x, y):
