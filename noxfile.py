@@ -22,6 +22,13 @@ def render(session):
 
 
 @nox.session
+def perf(session):
+    """Time stock pykan against the fast spline path and one default-profile KAN run (not part of test)."""
+    session.install("-e", ".[methods]")
+    session.run("python", "-m", "bench", "perf", *session.posargs)
+
+
+@nox.session
 def test(session):
     """Run the test suite (pass pytest options after --)."""
     session.install("-e", ".[methods,render,test]")

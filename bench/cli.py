@@ -56,6 +56,14 @@ def build_parser():
     render = commands.add_parser("render", help="write the report from stored runs, then render the site into _site/")
     _add_profile(render)
 
+    perf = commands.add_parser("perf", help="time stock pykan against the fast spline path and one default KAN run")
+    perf.add_argument("--grids", default="40,90,150", help="comma-separated grid sizes to time (default: 40,90,150)")
+    perf.add_argument("--samples", type=int, default=12000, help="samples per pass (default: 12000)")
+    perf.add_argument("--repeats", type=int, default=3, help="timed passes per grid and path; the best counts (default: 3)")
+    perf.add_argument("--no-run", action="store_true", help="skip timing one default-profile KAN numeric run")
+    perf.add_argument("--out", type=Path, default=Path("results") / "perf.json",
+                      help="JSON file for the figures (default: results/perf.json)")
+
     commands.add_parser("profiles", help="list the profiles")
     return parser
 
@@ -114,13 +122,43 @@ def _command_render(args):
     return 0
 
 
+def _positive_ints(text, option):
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        raise UsageError(f"invalid {option} {text!r}: give comma-separated positive integers such as 40,90,150.")
+    return values
+
+
+def _command_perf(args):
+    from bench import perf
+
+    grids = _positive_ints(args.grids, "--grids")
+    if args.samples < 10 or args.repeats < 1:
+        raise UsageError("--samples must be at least 10 and --repeats at least 1.")
+    report = perf.run_perf(config_module.load_config("default"), grids, args.samples, args.repeats,
+                           time_run=not args.no_run)
+    for line in perf.format_report(report):
+        print(line)
+    print(f"perf: figures written to {perf.write_report(report, args.out)}")
+    return 0
+
+
 def _command_profiles(args):
     for name, description in config_module.PROFILE_DESCRIPTIONS.items():
         print(f"{name}: {description}")
     return 0
 
 
-COMMANDS = {"run": _command_run, "report": _command_report, "render": _command_render, "profiles": _command_profiles}
+COMMANDS = {
+    "run": _command_run,
+    "report": _command_report,
+    "render": _command_render,
+    "perf": _command_perf,
+    "profiles": _command_profiles,
+}
 
 
 def main(argv=None):

@@ -44,8 +44,8 @@ def local_basis(x, grid, k):
     # functions that are zero at the sample.
     local = [torch.gather(knots, 1, (interval + offset).clamp(0, n_knots - 1)) for offset in range(-k, k + 2)]
 
-    # values[m] holds B^p_{j - p + m}, whose knots t_{j - p + m + s} are
-    # local[k - p + m + s]; derivatives[m] holds its derivative in x, carried
+    # values[m] is B^p_{j - p + m}, whose knots t_{j - p + m + s} are
+    # local[k - p + m + s], and derivatives[m] is its derivative in x, carried
     # through the recursion as autograd would differentiate pykan's.
     values = [inside.to(x.dtype)]
     derivatives = [torch.zeros_like(xt)]

@@ -1,0 +1,180 @@
+"""Speed of KAN training: stock pykan against the local spline path, measured side by side.
+
+For each grid this times one forward and backward pass of the default
+profile's KAN on the same samples with both spline paths, checks that they
+agree, and sets the fast path's time beside a lower bound: the pass's
+floating-point operations divided by this CPU's measured float64 matrix
+multiply rate. The bound is optimistic, because the pass is mostly
+element-wise work limited by memory rather than arithmetic.
+"""
+
+import json
+import logging
+import platform
+import time
+
+
+
+from bench import provenance
+
+logger = logging.getLogger(__name__)
+
+
+def _time_pass(model, x, y, repeats):
+    import torch
+
+    def one_pass():
+        model.zero_grad(set_to_none=True)
+        loss = torch.mean((model(x) - y) ** 2)
+        loss.backward()
+
+    one_pass()  # warm-up: first-call allocations and dispatch
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        one_pass()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def pass_flops(width, grid, k, samples):
+    """Return an estimate of the floating-point operations of one forward and backward pass.
+
+    Per sample and layer: the local Cox-de Boor recursion on each input
+    (about 10 operations per basis function and order), the spline and base
+    terms on each edge (2 (k + 1) + 6), and a backward pass costing twice the
+    forward, as is usual for element-wise graphs.
+    """
+    forward = 0
+    for fan_in, fan_out in zip(width[:-1], width[1:]):
+        basis = fan_in * 10 * (k + 1) * k
+        edges = fan_in * fan_out * (2 * (k + 1) + 6)
+        forward += samples * (basis + edges)
+    return 3 * forward
+
+
+def matmul_flops_per_second(size=1024, repeats=5):
+    """Return this CPU's float64 matrix-multiply rate, the best of ``repeats`` runs."""
+    import torch
+
+    a = torch.rand(size, size, dtype=torch.float64)
+    b = torch.rand(size, size, dtype=torch.float64)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def _timed(function):
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def measure_grid(settings, grid, samples, repeats, seed=0):
+    """Time stock and fast passes at ``grid`` on ``samples`` points; return one result row."""
+    import torch
+
+    from bench.methods import kan_fast, kan_training
+
+    x = torch.linspace(-0.5, 0.5, samples, dtype=torch.float64).reshape(-1, 1)
+    y = torch.sin(20 * torch.pi * x)
+    stock = kan_training.build_model(dict(settings, fast_splines=False), grid, seed)
+    stock.update_grid(x)
+    fast = kan_fast.enable(kan_training.build_model(dict(settings, fast_splines=False), grid, seed))
+    fast.load_state_dict(stock.state_dict())
+    for model in (stock, fast):
+        model.symbolic_enabled = False
+        model.save_act = False
+
+    with torch.no_grad():
+        difference = float((stock(x) - fast(x)).abs().max())
+    stock_seconds = _time_pass(stock, x, y, repeats)
+    fast_seconds = _time_pass(fast, x, y, repeats)
+    return {
+        "grid": grid,
+        "samples": samples,
+        "stock_seconds": stock_seconds,
+        "fast_seconds": fast_seconds,
+        "speedup": stock_seconds / fast_seconds,
+        "max_abs_output_difference": difference,
+        "flops": pass_flops(settings["width"], grid, settings["k"], samples),
+    }
+
+
+def time_default_run(config, seed=0):
+    """Fit KAN numeric once with ``config``'s settings and return its wall time and test MSE."""
+    from bench import metrics, signal
+    from bench.methods.base import Task
+    from bench.methods.kan import KANNumeric
+
+    split = signal.make_split(
+        signal.target_expression(), config["signal"]["domain"], config["signal"]["sampling_rate_hz"],
+        config["split"]["test_fraction"], config["split"]["data_seed"],
+    )
+    started = time.perf_counter()
+    result = KANNumeric(config["methods"]["kan"]).fit(Task(split.x_train, split.y_train, split.x, seed))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "mse_test": metrics.mean_squared_error(split.y_test, result.predictions[split.test])}
+
+
+def run_perf(config, grids, samples, repeats, time_run=True):
+    """Measure every grid and, unless ``time_run`` is false, one full KAN run; return the report dict."""
+    import torch
+
+    with _float64():
+        rate = matmul_flops_per_second()
+        rows = []
+        for grid in grids:
+            row = measure_grid(config["methods"]["kan"], grid, samples, repeats)
+            row["lower_bound_seconds"] = row["flops"] / rate
+            rows.append(row)
+            logger.info("grid %d: stock %.3f s, fast %.4f s, %.1fx", grid, row["stock_seconds"],
+                        row["fast_seconds"], row["speedup"])
+    report = {
+        "grids": rows,
+        "matmul_flops_per_second": rate,
+        "torch_threads": torch.get_num_threads(),
+        "machine": provenance.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "code": provenance.code_version(),
+    }
+    if time_run:
+        report["default_kan_run"] = time_default_run(config)
+    return report
+
+
+def _float64():
+    from bench.methods.kan_training import float64_deterministic
+
+    return float64_deterministic()
+
+
+def format_report(report):
+    """Return the perf report as the lines the CLI prints."""
+    lines = [
+        f"{'grid':>5} {'samples':>8} {'stock s':>9} {'fast s':>9} {'speedup':>8} {'bound s':>9} {'fast/bound':>10} {'max diff':>9}",
+    ]
+    for row in report["grids"]:
+        lines.append(
+            f"{row['grid']:>5} {row['samples']:>8} {row['stock_seconds']:>9.3f} {row['fast_seconds']:>9.4f} "
+            f"{row['speedup']:>7.1f}x {row['lower_bound_seconds']:>9.5f} "
+            f"{row['fast_seconds'] / row['lower_bound_seconds']:>9.1f}x {row['max_abs_output_difference']:>9.1e}"
+        )
+    lines.append(f"float64 matmul rate: {report['matmul_flops_per_second'] / 1e9:.1f} GFLOP/s, "
+                 f"torch threads: {report['torch_threads']}, CPU: {report['machine']['cpu']}")
+    run = report.get("default_kan_run")
+    if run:
+        lines.append(f"one default-profile KAN numeric run: {run['seconds']:.1f} s, test MSE {run['mse_test']:.3e}")
+    return lines
+
+
+def write_report(report, path):
+    """Write the perf report as JSON to ``path``."""
+    from bench.store import write_atomic
+
+    write_atomic(path, (json.dumps(report, indent=1, sort_keys=True, default=float) + "\n").encode())
+    return path
+
+
+
