@@ -45,6 +45,9 @@ _DEFAULT = {
         "repetitions": 5,
         "base_seed": 0,
         "methods": list(METHOD_NAMES),
+        # Worker processes, each running whole repetitions. This changes
+        # the wall time only: it is not part of any run's cache key.
+        "workers": 2,
     },
     "methods": {
         "kan": {
@@ -204,6 +207,7 @@ SCHEMA = {
         "repetitions": Field(INT, lambda v: 0 < v <= MAX_REPETITIONS, f"an integer from 1 to {MAX_REPETITIONS}"),
         "base_seed": Field(INT, _non_negative_int, "a non-negative integer"),
         "methods": Field((list,), _is_method_list, f"a non-empty list of distinct names from {list(METHOD_NAMES)}"),
+        "workers": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
     },
     "methods": {
         "kan": {

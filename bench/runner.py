@@ -6,12 +6,14 @@ method's settings, the run's seed, the code and library versions, and the
 key of the run it builds on. Paths, verbosity and key order do not enter.
 """
 
+import concurrent.futures
 import csv
 import datetime
 import hashlib
 import io
 import json
 import logging
+import multiprocessing
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -126,28 +128,76 @@ def run_benchmark(config, profile, results_dir, methods=None, command=None):
     end, listing the configuration's methods and any selected with
     ``methods``.
     """
-    split = signal.make_split(
-        signal.target_expression(), config["signal"]["domain"], config["signal"]["sampling_rate_hz"],
-        config["split"]["test_fraction"], config["split"]["data_seed"],
-    )
+    _make_split(config)
     adapters, planned = plan_runs(config, methods)
     prepare_results_dir(results_dir)
     store = RunStore(results_dir)
 
     selected = set(methods or config["run"]["methods"])
     needed = selected | {adapters[name].upstream for name in selected if adapters[name].upstream}
-    records = {}
+    batches = [[run for run in planned if run.repetition == repetition and run.method in needed]
+               for repetition in range(config["run"]["repetitions"])]
     summary = Summary()
-    for run in planned:
-        if run.method not in needed:
-            continue
-        upstream = records.get(run.upstream_key) if run.upstream_key else None
-        records[run.key] = _reuse_or_compute(run, adapters[run.method], split, store, upstream, summary)
+    for counts in _run_batches(config, results_dir, methods, batches):
+        summary.counts.update(counts)
 
     listed = set(config["run"]["methods"]) | selected
     write_runs_csv(results_dir, store, [run for run in planned if run.method in listed])
     write_manifest(results_dir, profile, config, planned, command)
     return summary
+
+
+def _make_split(config):
+    return signal.make_split(
+        signal.target_expression(), config["signal"]["domain"], config["signal"]["sampling_rate_hz"],
+        config["split"]["test_fraction"], config["split"]["data_seed"],
+    )
+
+
+def _run_batches(config, results_dir, methods, batches):
+    """Yield the outcome counts of each batch (one repetition), in worker processes when ``run.workers`` > 1.
+
+    Repetitions are independent, so each worker takes whole repetitions and
+    writes their records itself, with the store's atomic writes. Every fit
+    uses one torch thread whatever the worker count (see execution), so the
+    results do not depend on it.
+    """
+    workers = min(config["run"]["workers"], len(batches))
+    if workers <= 1:
+        for batch in batches:
+            yield run_batch(config, results_dir, methods, batch)
+        return
+
+    context = multiprocessing.get_context("spawn")
+    level = logging.getLogger().getEffectiveLevel()
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                                initargs=(level,)) as pool:
+        futures = [pool.submit(run_batch, config, results_dir, methods, batch) for batch in batches]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _init_worker(level):
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def run_batch(config, results_dir, methods, batch):
+    """Run one repetition's planned runs in order and return the outcome counts."""
+    split = _make_split(config)
+    adapters, _ = plan_runs(config, methods)
+    store = RunStore(results_dir)
+    summary = Summary()
+    records = {}
+    for run in batch:
+        upstream = records.get(run.upstream_key) if run.upstream_key else None
+        records[run.key] = _reuse_or_compute(run, adapters[run.method], split, store, upstream, summary)
+    return summary.counts
 
 
 def _reuse_or_compute(run, adapter, split, store, upstream, summary):

@@ -190,3 +190,16 @@ def test_foreign_results_folder_rejected(tmp_path, tiny_overrides):
     with pytest.raises(Exception, match="not created by this benchmark"):
         runner.run_benchmark(operon_only(tiny_overrides), "quick", foreign)
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
+
+
+def test_workers_do_not_change_results(tmp_path, tiny_overrides):
+    tiny_overrides["run"].update(repetitions=2, methods=["kan_numeric", "operon_distilled"])
+    columns = ["method", "repetition", "seed", "status", "mse_test", "r2_test", "mse_train", "formula", "key"]
+    tables = []
+    for workers in (1, 2):
+        tiny_overrides["run"]["workers"] = workers
+        config = config_module.load_config("quick", tiny_overrides)
+        runner.run_benchmark(config, "quick", tmp_path / f"w{workers}")
+        tables.append([[row[name] for name in columns] for row in read_statuses(tmp_path / f"w{workers}")])
+    assert len(tables[0]) == 4
+    assert tables[0] == tables[1]

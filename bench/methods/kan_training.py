@@ -23,16 +23,24 @@ class Diverged(Exception):
 
 @contextlib.contextmanager
 def float64_deterministic():
-    """Use float64 tensors and deterministic algorithms for a block, then restore torch's settings."""
+    """Use float64, deterministic algorithms and one thread for a block, then restore torch's settings.
+
+    One thread keeps the order of floating-point reductions, and so the
+    results to the last bit, independent of the machine's core count;
+    repetitions run in parallel processes instead.
+    """
     previous_dtype = torch.get_default_dtype()
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
     torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_default_dtype(previous_dtype)
         torch.use_deterministic_algorithms(previous_deterministic)
+        torch.set_num_threads(previous_threads)
 
 
 def build_model(settings, grid, seed):
