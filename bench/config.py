@@ -69,6 +69,11 @@ _DEFAULT = {
         "kan_symbolic": {
             "lib": ["sin", "x", "x^2"],
             "refit_lbfgs_steps": 20,
+            # auto_symbolic grid-searches 101 x 101 (a, b) pairs per edge and
+            # function on every point of its forward pass, so it snaps on this
+            # many training inputs, evenly spread in x; 0 means all of them.
+            # The refit uses every training input.
+            "snap_samples": 1000,
         },
         "pysr": {
             "niterations": 100,
@@ -102,7 +107,7 @@ def _quick():
         width=[1, 4, 1],
         grids=[5, 10], adam_steps=30, lbfgs_steps=3, lbfgs_max_iter=10, grid_update_steps=10, grid_updates=2
     )
-    profile["methods"]["kan_symbolic"]["refit_lbfgs_steps"] = 3
+    profile["methods"]["kan_symbolic"].update(refit_lbfgs_steps=3, snap_samples=300)
     profile["methods"]["pysr"].update(niterations=5, population_size=30, timeout_in_seconds=120)
     profile["methods"]["operon"].update(population_size=200, generations=20, max_evaluations=50000, max_time_s=60)
     return profile
@@ -227,6 +232,7 @@ SCHEMA = {
         "kan_symbolic": {
             "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),
             "refit_lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
+            "snap_samples": Field(INT, lambda v: v == 0 or v >= 10, "0 (all training inputs) or at least 10"),
         },
         "pysr": {
             "niterations": Field(INT, _positive_int, "a positive integer"),

@@ -130,3 +130,10 @@ def test_symbolic_run_reports_agreement(tiny_config, trained):
     symbolic = kan.KANSymbolic(symbolic_settings(tiny_config)).fit(task, Upstream({}, result.arrays))
     assert symbolic.details["formula_vs_model_max_abs_diff"] < 1e-9
     assert symbolic.expression.free_symbols <= {X}
+
+
+def test_snap_points_spread_evenly():
+    x = torch.linspace(1.0, 0.0, 101, dtype=torch.float64).reshape(-1, 1)
+    picked = kan.snap_points(x, 11)[:, 0]
+    assert torch.allclose(picked, torch.linspace(0.0, 1.0, 11, dtype=torch.float64), rtol=0, atol=1e-15)
+    assert kan.snap_points(x, 0) is x

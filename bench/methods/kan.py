@@ -109,13 +109,24 @@ def rebuild_model(kan_settings, arrays, seed):
     return model
 
 
-def snap_symbolic(model, x_train, lib):
+def snap_points(x_train, count):
+    """Return ``count`` training inputs evenly spread over their sorted order (all of them when count is 0)."""
+    import torch
+
+    if count == 0 or count >= x_train.shape[0]:
+        return x_train
+    order = torch.argsort(x_train[:, 0], stable=True)
+    picks = np.unique(np.linspace(0, x_train.shape[0] - 1, count).round().astype(np.int64))
+    return x_train[order[torch.from_numpy(picks)]]
+
+
+def snap_symbolic(model, x_snap, lib):
     """Replace every edge of ``model`` with the best function of ``lib`` (pykan's auto_symbolic)."""
     # auto_symbolic fits each edge to the activations cached by the last
-    # forward pass, so that pass must be on the training inputs.
+    # forward pass, so that pass must be on (a subset of) the training inputs.
     model.save_act = True
     model.symbolic_enabled = True
-    model(x_train)
+    model(x_snap)
     try:
         model.auto_symbolic(lib=list(lib), verbose=0)
     except Exception as error:  # pykan raises ZeroDivisionError, among others, on some edges
@@ -159,7 +170,7 @@ def symbolic_copy(model, x_train, y_train, settings):
     with the KAN numeric settings under ``kan``.
     """
     copied = copy.deepcopy(model)
-    snap_symbolic(copied, x_train, settings["lib"])
+    snap_symbolic(copied, snap_points(x_train, settings["snap_samples"]), settings["lib"])
     refit_mse = refit_symbolic(copied, x_train, y_train, settings["kan"], settings["refit_lbfgs_steps"])
     return copied, formula_of(copied), refit_mse
 
