@@ -50,3 +50,21 @@ def test_profiles_listed(tmp_path):
     assert result.returncode == 0
     assert "quick:" in result.stdout
     assert "default:" in result.stdout
+
+
+def test_perf_writes_figures(tmp_path):
+    import json
+
+    result = run_cli("perf", "--grids", "5,10", "--samples", "200", "--repeats", "1", "--no-run",
+                     "--out", "perf.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "perf.json").read_text())
+    assert [row["grid"] for row in report["grids"]] == [5, 10]
+    assert all(row["max_abs_output_difference"] < 1e-12 for row in report["grids"])
+    assert "speedup" in result.stdout
+
+
+def test_perf_rejects_bad_grids(tmp_path):
+    result = run_cli("perf", "--grids", "40,-1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid --grids '40,-1'" in result.stderr
