@@ -1,8 +1,8 @@
-"""Render the report site with Quarto when it is installed, otherwise with smalldocs.
+"""Build the report site: choose the stored results, write the report, render it with Quarto or smalldocs.
 
-Rendering reads only the files that ``bench.reporting.write_report`` wrote
-and fits no model. Neither renderer needs the network here, but the pages
-load KaTeX for the math from a CDN when a browser opens them.
+Rendering reads only stored results and fits no model. Neither renderer
+needs the network here, but the pages load KaTeX for the math from a CDN
+when a browser opens them.
 """
 
 import logging
@@ -11,33 +11,77 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, NoResultsError
+from bench.reporting import PUBLISHED_ROOT, write_report
+from bench.reporting.results import BUNDLE_INDEX, bench_command
 
 logger = logging.getLogger(__name__)
 
 # Must match project.output-dir in _quarto.yml.
 SITE_FOLDER = "_site"
+# The folder of the bench's results and the folder of the files that the pages include, relative to the project.
+RESULTS_ROOT = Path("results")
+GENERATED_FOLDER = Path("report") / "_generated"
 
 
 class RenderError(BenchError):
     """The site renderer failed, or finished without writing the site's index page."""
 
 
+def find_results(project_root, profile, results_dir=None):
+    """Return the folder the report of ``profile`` is written from.
+
+    An explicit ``results_dir`` is used as given. Otherwise the local results
+    ``results/<profile>`` come first, and the committed bundle
+    ``published/<profile>`` serves when there are none, as in a fresh clone.
+    Raises NoResultsError naming both places when neither exists.
+    """
+    if results_dir is not None:
+        return Path(results_dir)
+    project_root = Path(project_root)
+    local = project_root / RESULTS_ROOT / profile
+    if (local / "runs.csv").is_file():
+        return local
+    published = project_root / PUBLISHED_ROOT / profile
+    if (published / BUNDLE_INDEX).is_file():
+        return published
+    raise NoResultsError(
+        f"no results for profile {profile!r}: {local / 'runs.csv'} and {published / BUNDLE_INDEX} are both missing. "
+        f"Run `{bench_command(profile)}` first."
+    )
+
+
+def build_site(project_root, profile, results_dir=None):
+    """Write the report of ``profile`` into ``report/_generated/`` and render the site into ``_site/``.
+
+    The results come from ``find_results``. Returns the results folder used
+    and the renderer, "quarto" or "smalldocs".
+    """
+    project_root = Path(project_root).resolve()
+    _check_project(project_root)
+    source = find_results(project_root, profile, results_dir)
+    logger.info("writing the report of profile %r from %s", profile, source)
+    write_report(source, project_root / GENERATED_FOLDER)
+    return source, render_site(project_root)
+
+
 def render_site(project_root):
     """Render the website project in ``project_root`` and return the renderer used: "quarto" or "smalldocs".
 
-    Raises RenderError with the command and its exit code when rendering
-    fails, and when ``_site/index.html`` is missing afterwards.
+    The output folder is emptied first, so no page or file of an earlier
+    render outlives the results it came from. Raises RenderError with the
+    command and its exit code when rendering fails, and when
+    ``_site/index.html`` is missing afterwards.
     """
     project_root = Path(project_root).resolve()
-    if not (project_root / "_quarto.yml").is_file():
-        raise RenderError(f"{project_root / '_quarto.yml'} not found; pass the folder of the Quarto project.")
+    _check_project(project_root)
 
     quarto = shutil.which("quarto")
     if quarto:
         renderer, command = "quarto", [quarto, "render"]
     else:
         renderer, command = "smalldocs", [_smalldocs_executable(), "render", "."]
+    _empty_site(project_root / SITE_FOLDER)
     _run(command, project_root)
 
     index = project_root / SITE_FOLDER / "index.html"
@@ -48,6 +92,20 @@ def render_site(project_root):
         )
     logger.info("rendered %s with %s", project_root / SITE_FOLDER, renderer)
     return renderer
+
+
+def _check_project(project_root):
+    if not (project_root / "_quarto.yml").is_file():
+        raise RenderError(f"{project_root / '_quarto.yml'} not found; pass the folder of the Quarto project.")
+
+
+def _empty_site(site):
+    """Delete the rendered site, after checking that it looks like one: a folder with an index.html or nothing."""
+    if not site.exists():
+        return
+    if not site.is_dir() or (any(site.iterdir()) and not (site / "index.html").is_file()):
+        raise RenderError(f"{site} is not a rendered site (no index.html); move it away so that rendering can replace it.")
+    shutil.rmtree(site)
 
 
 def _smalldocs_executable():

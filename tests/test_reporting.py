@@ -1,98 +1,44 @@
-"""Tests of the report writer and the site renderer, on a small fake results folder."""
+"""Tests of the report writer, its tables, statistics, figures, downloads and bundles, on a small fake results folder."""
 
-import csv
+import io
 import json
 import re
 import shutil
 import statistics
+import tomllib
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sympy
 
-from bench.errors import DataError, NoResultsError
-from bench.render import RenderError, render_site
-from bench.reporting import write_report
-from bench.signal import X, evaluate_expression, sample_grid, target_expression
+from bench import config as config_module
+from bench.errors import BenchError, DataError, NoResultsError
+from bench.reporting import export_bundle, write_report
+from bench.reporting.citation import bibtex_entry, read_citation
+from bench.reporting.figures import zoom_windows
+from bench.reporting.plotting import envelope
+from bench.reporting.results import load_results
+from bench.reporting.statistics import summarize, t_quantile
+from bench.reporting.tomlwriter import dumps
+from bench.signal import target_expression
+from bench.store import RunStore
+from test_site_support import (
+    COMMIT,
+    FAILED_REASON,
+    KAN_MSE_TEST,
+    KAN_R2_TEST,
+    PROFILE,
+    PROJECT_ROOT,
+    SYMBOLIC_FORMULA,
+    make_results,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PROFILE = "fake"
-RATE_HZ = 200
-DOMAIN = (-0.5, 0.5)
-COLUMNS = (
-    "method", "repetition", "seed", "status", "reason", "stage", "mse_test", "r2_test",
-    "mse_train", "seconds", "formula", "formula_latex", "formula_size", "key",
-)  # fmt: skip
-UNAVAILABLE_REASON = "no Julia executable found on PATH; install Julia to run PySR"
-FAILED_REASON = "auto_symbolic found no function | edge (0, 1, 0)"
-SYMBOLIC_FORMULA = 4 / sympy.pi * sympy.sin(20 * sympy.pi * X) + sympy.Float("0.01") * X
 NBSP = "\u00a0"
-KAN_MSE_TEST = (1.5e-3, 2.5e-3)
-KAN_R2_TEST = (0.9991, 0.9987)
-
-
-def run_row(method, repetition, status, **values):
-    row = dict.fromkeys(COLUMNS, "")
-    row.update(method=method, repetition=repetition, seed=1_900_000_000 + repetition, status=status)
-    row.update(values)
-    return row
-
-
-def make_results(root, methods=("kan_numeric", "kan_symbolic", "pysr_direct")):
-    """Write a fake results/<profile>/ folder and return it: ok, failed and unavailable runs, two repetitions each."""
-    results = root / "results" / PROFILE
-    (results / "arrays").mkdir(parents=True)
-    x = sample_grid(*DOMAIN, RATE_HZ)
-    y = evaluate_expression(target_expression(), x)
-
-    rows = []
-    if "kan_numeric" in methods:
-        for repetition in (0, 1):
-            key = f"kan_numeric-{repetition}"
-            np.savez(results / "arrays" / f"{key}.npz", predictions=y + 0.01 * (repetition + 1) * np.cos(x))
-            rows.append(
-                run_row(
-                    "kan_numeric", repetition, "ok", key=key, mse_test=KAN_MSE_TEST[repetition],
-                    r2_test=KAN_R2_TEST[repetition], mse_train=1e-3 * (repetition + 1), seconds=12.5 + repetition,
-                )
-            )  # fmt: skip
-    if "kan_symbolic" in methods:
-        np.savez(results / "arrays" / "kan_symbolic-0.npz", predictions=evaluate_expression(SYMBOLIC_FORMULA, x))
-        rows.append(
-            run_row(
-                "kan_symbolic", 0, "ok", key="kan_symbolic-0", mse_test=0.25, r2_test=0.5, mse_train=0.24,
-                seconds=3.0, formula=str(SYMBOLIC_FORMULA), formula_latex=sympy.latex(SYMBOLIC_FORMULA),
-                formula_size=9,
-            )
-        )  # fmt: skip
-        rows.append(run_row("kan_symbolic", 1, "failed", stage="symbolic", reason=FAILED_REASON, seconds=2.0))
-    if "pysr_direct" in methods:
-        for repetition in (0, 1):
-            rows.append(
-                run_row("pysr_direct", repetition, "unavailable", stage="availability", reason=UNAVAILABLE_REASON)
-            )
-
-    with open(results / "runs.csv", "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-    manifest = {
-        "profile": PROFILE,
-        "config": {
-            "signal": {"domain": list(DOMAIN), "sampling_rate_hz": RATE_HZ},
-            "split": {"test_fraction": 0.2, "data_seed": 0},
-            "run": {"repetitions": 2, "base_seed": 0, "methods": list(methods)},
-            "methods": {"kan": {"width": [1, 4, 1]}, "kan_symbolic": {"lib": ["sin"]}, "pysr": {}, "operon": {}},
-        },
-        "written_at": "2025-01-02T03:04:05+00:00",
-        "git_commit": "0123456789abcdef",
-        "versions": {"python": "3.11.9", "numpy": "2.4.6", "sympy": "1.14.0"},
-        "machine": {"cpu": "Fake CPU", "cores": 4, "system": "Linux-6.1-x86_64"},
-    }
-    (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return results
+# Student's t quantiles t(0.975, df) to three decimals, as statistics tables print them (scipy.stats.t.ppf agrees).
+T_TABLE_975 = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
 
 
 def table_rows(markdown, first_cell):
@@ -111,62 +57,150 @@ def snapshot(folder):
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+def read(report, name):
+    return (report / name).read_text(encoding="utf-8")
+
+
+def resave_record(results, key, **changes):
+    """Change fields of a stored record and store it again with a valid checksum."""
+    store = RunStore(results)
+    record = json.loads(store.record_path(key).read_text(encoding="utf-8"))
+    record.update(changes)
+    arrays = store.load_arrays(key) if store.arrays_path(key).exists() else None
+    store.save({name: value for name, value in record.items() if name not in ("checksum", "schema", "arrays_sha256")},
+               arrays)
+
+
+@pytest.fixture(scope="module")
+def stored_results(tmp_path_factory):
+    """Fake results shared by the tests that only read them."""
+    return make_results(tmp_path_factory.mktemp("stored"))
+
+
+@pytest.fixture(scope="module")
+def report(stored_results):
+    """The report of ``stored_results``, shared by the tests that only read it."""
+    out = stored_results.parent.parent / "report" / "_generated"
+    write_report(stored_results, out)
+    return out
+
+
 @pytest.fixture
 def results(tmp_path):
+    """Fake results of one test's own, for tests that change them."""
     return make_results(tmp_path)
 
 
 @pytest.fixture
-def report(results, tmp_path):
+def fresh_report(results, tmp_path):
+    """The report of ``results``, for tests that change it."""
     out = tmp_path / "report" / "_generated"
     write_report(results, out)
     return out
 
 
+# Statistics.
+
+
+@pytest.mark.parametrize(("degrees", "expected"), sorted(T_TABLE_975.items()))
+def test_t_quantile_matches_table(degrees, expected):
+    assert t_quantile(0.975, degrees) == pytest.approx(expected, abs=5e-4)
+
+
+def test_t_quantile_median_is_zero():
+    assert t_quantile(0.5, 3) == 0.0
+
+
+def test_summarize_interval():
+    values = [1.0, 2.0, 4.0, 7.0, 11.0]
+    summary = summarize(values)
+    half_width = T_TABLE_975[4] * statistics.stdev(values) / np.sqrt(len(values))
+    assert summary.count == 5
+    assert summary.mean == pytest.approx(5.0)
+    assert summary.std == pytest.approx(statistics.stdev(values))
+    # The table's quantile has three decimals, which moves the bounds by at most 5e-4 · std / √n.
+    assert summary.low == pytest.approx(5.0 - half_width, abs=1e-3)
+    assert summary.high == pytest.approx(5.0 + half_width, abs=1e-3)
+
+
+def test_summarize_lower_bound_cuts_interval():
+    summary = summarize([1e-6, 1.0], lower_bound=0.0)
+    assert summary.low == 0.0
+    assert summary.high > 1.0
+
+
+def test_summarize_upper_bound_cuts_interval():
+    summary = summarize([0.99, 0.999], upper_bound=1.0)
+    assert summary.high == 1.0
+    assert summary.low < 0.99
+
+
+def test_summarize_single_value_has_no_spread():
+    summary = summarize([3.0, float("nan")])
+    assert summary.count == 1
+    assert summary.mean == 3.0
+    assert np.isnan(summary.std)
+    assert np.isnan(summary.low)
+
+
+# Metrics tables.
+
+
 def test_metrics_one_row_per_method(report):
-    metrics = (report / "metrics.md").read_text(encoding="utf-8")
+    metrics = read(report, "metrics.md")
     for method, counts in (("kan_numeric", "2 / 2"), ("kan_symbolic", "1 / 2"), ("pysr_direct", "0 / 2")):
         rows = table_rows(metrics, f"`{method}`")
-        assert len(rows) == 1, method
+        assert len(rows) == 2, method
         assert rows[0][1] == counts, method
 
 
 def test_metrics_rows_in_canonical_order(report):
-    metrics = (report / "metrics.md").read_text(encoding="utf-8")
+    metrics = read(report, "metrics.md")
     positions = [metrics.index(f"| `{method}` |") for method in ("kan_numeric", "kan_symbolic", "pysr_direct")]
     assert positions == sorted(positions)
 
 
-def test_metrics_mean_and_std(report):
-    row = table_rows((report / "metrics.md").read_text(encoding="utf-8"), "`kan_numeric`")[0]
-    expected_mse = f"{statistics.mean(KAN_MSE_TEST):.2e}{NBSP}± {statistics.stdev(KAN_MSE_TEST):.2e}"
-    expected_r2 = f"{statistics.mean(KAN_R2_TEST):.6f}{NBSP}± {statistics.stdev(KAN_R2_TEST):.6f}"
-    assert row[2] == expected_mse
+def test_metrics_mean_std_and_interval(report):
+    row = table_rows(read(report, "metrics.md"), "`kan_numeric`")[0]
+    mean, std = statistics.mean(KAN_MSE_TEST), statistics.stdev(KAN_MSE_TEST)
+    half_width = T_TABLE_975[1] * std / np.sqrt(2)
+    assert row[2] == f"{mean:.2e}{NBSP}± {std:.2e}"
     assert row[2] == f"2.00e-03{NBSP}± 7.07e-04"
-    assert row[3] == expected_r2
+    assert row[3] == f"[0.00e+00, {mean + half_width:.2e}]"
+    r2_mean, r2_std = statistics.mean(KAN_R2_TEST), statistics.stdev(KAN_R2_TEST)
+    assert row[4] == f"{r2_mean:.6f}{NBSP}± {r2_std:.6f}"
+    r2_half = T_TABLE_975[1] * r2_std / np.sqrt(2)
+    assert r2_mean + r2_half > 1
+    assert row[5] == f"[{r2_mean - r2_half:.6f}, 1.000000]"
 
 
-def test_metrics_single_ok_run_std_na(report):
-    row = table_rows((report / "metrics.md").read_text(encoding="utf-8"), "`kan_symbolic`")[0]
+def test_metrics_single_ok_run_na(report):
+    row = table_rows(read(report, "metrics.md"), "`kan_symbolic`")[0]
     assert row[2] == f"2.50e-01{NBSP}± n/a"
-    assert row[3] == f"0.500000{NBSP}± n/a"
+    assert row[3] == "[n/a]"
+    assert row[4] == f"0.500000{NBSP}± n/a"
+
+
+def test_metrics_cost_table(report):
+    row = table_rows(read(report, "metrics.md"), "`kan_numeric`")[1]
+    assert row[1] == f"1.50e-03{NBSP}± 7.07e-04"
+    assert row[2] == f"13{NBSP}± 0.707"
+    assert row[3] == "—"
 
 
 def test_metrics_unavailable_reason(report):
-    metrics = (report / "metrics.md").read_text(encoding="utf-8")
-    row = table_rows(metrics, "`pysr_direct`")[0]
-    assert row[6] == "2 unavailable"
-    assert row[2] == "—"
-    assert "- `pysr_direct`: unavailable: no Julia executable found on PATH; install Julia to run PySR" in metrics
+    metrics = read(report, "metrics.md")
+    assert table_rows(metrics, "`pysr_direct`")[1][3] == "2 unavailable"
+    assert table_rows(metrics, "`pysr_direct`")[0][2] == "—"
+    assert "- `pysr_direct`: unavailable: no Julia executable found: julia is not on PATH." in metrics
 
 
 def test_metrics_failed_reason_escaped(report):
-    metrics = (report / "metrics.md").read_text(encoding="utf-8")
+    metrics = read(report, "metrics.md")
     assert "- `kan_symbolic`: 1 failed: auto\\_symbolic found no function \\| edge (0, 1, 0)" in metrics
-    row = table_rows(metrics, "`kan_symbolic`")[0]
-    assert len(row) == 7
-    assert row[6] == "1 failed"
-    assert table_rows(metrics, "`kan_numeric`")[0][6] == "—"
+    row = table_rows(metrics, "`kan_symbolic`")[1]
+    assert len(row) == 4
+    assert row[3] == "1 failed"
 
 
 def test_metrics_long_reason_cut(results, tmp_path):
@@ -175,103 +209,350 @@ def test_metrics_long_reason_cut(results, tmp_path):
     runs.write_text(runs.read_text(encoding="utf-8").replace(FAILED_REASON, long_reason), encoding="utf-8")
     out = tmp_path / "out"
     write_report(results, out)
-    lines = [line for line in (out / "metrics.md").read_text(encoding="utf-8").splitlines() if "traceback" in line]
+    lines = [line for line in read(out, "metrics.md").splitlines() if "traceback" in line]
     assert len(lines) == 1
     assert lines[0].endswith("line …")
     assert len(lines[0]) < 300
-    assert long_reason.strip() in (out / "per_seed.md").read_text(encoding="utf-8")
+    assert long_reason.strip() in read(out, "per_seed.md")
 
 
-def test_metrics_ddof_footnote(report):
-    assert "ddof = 1" in (report / "metrics.md").read_text(encoding="utf-8")
+def test_metrics_tables_have_ids(report):
+    metrics = read(report, "metrics.md")
+    assert "::: {#results-metrics}" in metrics
+    assert "::: {#results-cost}" in metrics
+    assert "Student-t" in metrics
+
+
+def test_headline_one_row_per_method(report):
+    headline = read(report, "headline.md")
+    assert headline.startswith("::: {#headline-metrics}")
+    for method in ("kan_numeric", "kan_symbolic", "pysr_direct"):
+        assert len(table_rows(headline, f"`{method}`")) == 1, method
+    assert table_rows(headline, "`kan_numeric`")[0][2].startswith("2.00e-03 [0.00e+00, ")
+
+
+def test_availability_counts_by_status(report):
+    machine = read(report, "machine.md")
+    assert table_rows(machine, "`kan_symbolic`")[0][1:] == ["1", "1", "0"]
+    assert table_rows(machine, "`pysr_direct`")[0][1:] == ["0", "0", "2"]
+    assert "Fake CPU with 4 cores" in machine
+
+
+# Per-seed tables.
 
 
 def test_per_seed_one_row_per_run(report):
-    per_seed = (report / "per_seed.md").read_text(encoding="utf-8")
-    assert len(table_rows(per_seed, "`kan_numeric`")) == 2
-    assert len(table_rows(per_seed, "`kan_symbolic`")) == 2
-    assert len(table_rows(per_seed, "`pysr_direct`")) == 2
+    per_seed = read(report, "per_seed.md")
+    for method in ("kan_numeric", "kan_symbolic", "pysr_direct"):
+        assert len(table_rows(per_seed, f"`{method}`")) == 2, method
 
 
 def test_per_seed_failed_run_reason(report):
-    per_seed = (report / "per_seed.md").read_text(encoding="utf-8")
-    failed = [row for row in table_rows(per_seed, "`kan_symbolic`") if row[3] == "failed"]
+    failed = [row for row in table_rows(read(report, "per_seed.md"), "`kan_symbolic`") if row[3] == "failed"]
     assert len(failed) == 1
     assert failed[0][1:5] == ["1", "1900000001", "failed", "symbolic"]
     assert failed[0][5] == "auto\\_symbolic found no function \\| edge (0, 1, 0)"
 
 
 def test_per_seed_ok_run_metrics(report):
-    per_seed = (report / "per_seed.md").read_text(encoding="utf-8")
-    first = table_rows(per_seed, "`kan_numeric`")[0]
+    first = table_rows(read(report, "per_seed.md"), "`kan_numeric`")[0]
     assert first[1:5] == ["0", "1900000000", f"{KAN_MSE_TEST[0]:.2e}", f"{KAN_R2_TEST[0]:.6f}"]
+    assert first[7] == "[JSON](_generated/downloads/records/kan_numeric-0.json)"
+
+
+# Formulas.
 
 
 def test_formulas_contain_latex(report):
-    formulas = (report / "formulas.md").read_text(encoding="utf-8")
+    formulas = read(report, "formulas.md")
     true_latex = sympy.latex(target_expression())
-    assert f"$$\n{true_latex}\n$$" in formulas
+    assert formulas.count(f"$$\n{true_latex}\n$$") == 2
     assert f"$$\n{sympy.latex(SYMBOLIC_FORMULA)}\n$$" in formulas
-    assert formulas.count('::: {style="overflow-x: auto"}\n$$') == 2
-    assert "size 9 nodes" in formulas
+    assert formulas.count('::: {.formula style="overflow-x: auto"}\n$$') == 3
+    assert "size 9 nodes, test R² 0.500000" in formulas
+    assert "True formula, size 38 nodes" in formulas
     assert "unavailable: no Julia executable found" in formulas
 
 
 def test_formulas_skip_numeric_method(report):
-    assert "kan_numeric" not in (report / "formulas.md").read_text(encoding="utf-8")
+    assert "kan_numeric" not in read(report, "formulas.md")
+
+
+# Figures.
 
 
 def test_figures_exist_and_are_svg(report):
     names = sorted(path.name for path in (report / "figures").iterdir())
-    assert names == ["fit_kan_numeric.svg", "fit_kan_symbolic.svg", "target.svg"]
+    assert names == [
+        "fit_kan_numeric.svg", "fit_kan_symbolic.svg", "residuals.svg", "target.svg", "test_mse_per_seed.svg",
+        "zoom.svg",
+    ]  # fmt: skip
     for name in names:
-        text = (report / "figures" / name).read_text(encoding="utf-8")
+        text = read(report / "figures", name)
         assert text.startswith("<?xml")
         assert "<svg" in text
 
 
-def test_figures_markdown_lists_each_figure(report):
-    figures = (report / "figures.md").read_text(encoding="utf-8")
-    for name in ("target.svg", "fit_kan_numeric.svg", "fit_kan_symbolic.svg"):
-        assert re.search(rf"^!\[.+\]\(_generated/figures/{re.escape(name)}\)\{{fig-alt=\".+\"\}}$", figures, re.M), name
+def test_figures_markdown_has_alt_text(report):
+    expected = {
+        "target": ["target.svg"], "fits": ["fit_kan_numeric.svg", "fit_kan_symbolic.svg"], "zoom": ["zoom.svg"],
+        "residuals": ["residuals.svg"], "seeds": ["test_mse_per_seed.svg"],
+    }  # fmt: skip
+    for section, names in expected.items():
+        markdown = read(report, f"figures_{section}.md")
+        for name in names:
+            pattern = rf"^!\[.+\]\(_generated/figures/{re.escape(name)}\)\{{fig-alt=\"[^\"]+\"\}}$"
+            assert re.search(pattern, markdown, re.M), (section, name)
 
 
-def test_provenance_has_commands(report):
-    provenance = (report / "provenance.md").read_text(encoding="utf-8")
-    assert f"nox -s bench -- --profile {PROFILE}" in provenance
-    assert f"nox -s render -- --profile {PROFILE}" in provenance
-    assert "0123456789abcdef" in provenance
-    assert "Fake CPU" in provenance
-    assert "Linux-6.1-x86\\_64" in provenance
+def test_envelope_keeps_extremes():
+    x = np.linspace(0.0, 1.0, 10_001)
+    y = np.sin(2 * np.pi * 70 * x) + 0.001 * x
+    reduced_x, reduced_y = envelope(x, y, bins=100)
+    assert reduced_x.size <= 200
+    assert np.all(np.diff(reduced_x) > 0)
+    assert reduced_y.max() == y.max()
+    assert reduced_y.min() == y.min()
 
 
-def test_rewrite_is_byte_identical(results, report):
-    first = snapshot(report)
-    write_report(results, report)
-    assert snapshot(report) == first
+def test_envelope_short_curve_unchanged():
+    x = np.arange(10.0)
+    reduced_x, reduced_y = envelope(x, x**2, bins=100)
+    assert reduced_x is x or np.array_equal(reduced_x, x)
+    assert np.array_equal(reduced_y, x**2)
 
 
-def test_stale_file_removed(tmp_path, report):
-    assert (report / "figures" / "fit_kan_symbolic.svg").exists()
+def test_zoom_windows_find_largest_difference():
+    x = np.linspace(-0.5, 0.5, 1001, endpoint=False)
+    same = np.zeros_like(x)
+    different = np.where((x >= 0.05) & (x <= 0.15), 1.0, 0.0)
+    windows, titles = zoom_windows(x, {"a": ("a", same), "b": ("b", different)}, (-0.5, 0.5))
+    assert windows[0] == pytest.approx((-0.5, -0.4))
+    assert windows[-1] == pytest.approx((0.4, 0.5))
+    assert windows[1] == pytest.approx((0.05, 0.15))
+    assert "differ most" in titles[1]
+
+
+def test_zoom_windows_one_curve_no_extra():
+    x = np.linspace(-0.5, 0.5, 101, endpoint=False)
+    windows, _ = zoom_windows(x, {"a": ("a", x)}, (-0.5, 0.5))
+    assert len(windows) == 2
+
+
+# Overview and banner.
+
+
+def test_answer_names_best_method(report):
+    answer = read(report, "answer.md")
+    assert answer.count("\n") == 1
+    assert "`kan_numeric` fitted the signal best, with mean test MSE 2.00e-03 and test R² 0.998900 over 2 ok runs" in answer
+    assert "The best symbolic method was `kan_symbolic`: mean test MSE 2.50e-01, test R² 0.500000" in answer
+    assert "None of the 1 ok symbolic runs reached test R² 0.999999" in answer
+    assert "`pysr_direct` did not run on the machine of the bench: no Julia executable found" in answer
+
+
+def test_banner_names_profile_date_commit(report):
+    banner = read(report, "banner.md")
+    assert banner.startswith("::: {.results-banner}")
+    assert f"`{PROFILE}`" in banner
+    assert "2025-01-03" in banner
+    assert f"`{COMMIT[:12]}`" in banner
+
+
+# Method page.
+
+
+def test_signal_section_counts(report):
+    signal = read(report, "signal.md")
+    assert table_rows(signal, "Samples")[0][1] == "200"
+    assert table_rows(signal, "Training samples")[0][1] == "160"
+    assert table_rows(signal, "Test samples")[0][1] == "40"
+    assert table_rows(signal, "Sampling rate")[0][1].startswith("200 Hz")
+
+
+def test_settings_from_manifest(report):
+    settings = read(report, "settings.md")
+    quick = config_module.load_config("quick")
+    assert table_rows(settings, "`width`")[0][1] == f"`{json.dumps(quick['methods']['kan']['width'])}`"
+    assert table_rows(settings, "`kan.width`")[0][1] == f"`{json.dumps(quick['methods']['kan']['width'])}`"
+    assert table_rows(settings, "`nested_constraints`")[0][1] == '`{"sin": {"sin": 0}}`'
+    assert "### `kan_numeric`" in settings
+    assert "other settings" not in settings
+
+
+def test_settings_record_mismatch_listed(results, tmp_path):
+    resave_record(results, "kan_numeric-1", settings={"width": [1, 9, 1]})
+    out = tmp_path / "out"
+    write_report(results, out)
+    assert "other settings than the configuration above: `kan_numeric` repetition 1" in read(out, "settings.md")
+
+
+# Reproduce page.
+
+
+def test_environment_has_provenance(report):
+    environment = read(report, "environment.md")
+    assert f"`{COMMIT}`" in environment
+    assert "Fake CPU" in environment
+    assert "Linux-6.1-x86\\_64" in environment
+    assert table_rows(environment, "Python")[0][1] == "3.11.9"
+    assert table_rows(environment, "Runs finished by")[0][1] == "2025-01-03"
+    assert table_rows(environment, "`numpy`")[0][1] == "`2.4.6`"
+
+
+def test_commands_check_out_commit(report):
+    commands = read(report, "commands.md")
+    assert f"git checkout {COMMIT}\n" in commands
+    assert f"nox -s bench -- --profile {PROFILE} --config config.toml" in commands
+    assert f"nox -s render -- --profile {PROFILE}" in commands
+    assert f"`python -m bench run --profile {PROFILE}`" in commands
+
+
+def test_commands_warn_dirty_commit(results, tmp_path):
+    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    manifest["git_commit"] = COMMIT + "-dirty"
+    (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    out = tmp_path / "out"
+    write_report(results, out)
+    assert f"git checkout {COMMIT}\n" in read(out, "commands.md")
+    assert "uncommitted changes" in read(out, "commands.md")
+    assert "with uncommitted changes" in read(out, "banner.md")
+
+
+def test_config_toml_round_trips(report, stored_results):
+    stored = json.loads((stored_results / "manifest.json").read_text(encoding="utf-8"))["config"]
+    text = read(report / "downloads", "config.toml")
+    assert tomllib.loads(text) == stored
+    assert config_module.load_config("quick", tomllib.loads(text)) == stored
+    assert f"```toml\n{text}```" in read(report, "config.md")
+
+
+def test_toml_writer_quotes_and_rejects():
+    assert tomllib.loads(dumps({"a b": {"c": [1.5, "x\"y"], "d": True}})) == {"a b": {"c": [1.5, 'x"y'], "d": True}}
+    with pytest.raises(TypeError, match="a.b = None"):
+        dumps({"a": {"b": None}})
+
+
+def test_project_citation_is_valid():
+    citation = read_citation(PROJECT_ROOT / "CITATION.cff")
+    entry = bibtex_entry(citation, "default", COMMIT, "2025-01-03")
+    assert entry.startswith("@software{kan_sr_bench_2025,\n")
+    assert "  author = {{The kan-sr-bench contributors}}," in entry
+    assert "  year = {2025}," in entry
+    assert f"  note = {{Results of profile default, code commit {COMMIT}, runs finished by 2025-01-03}}" in entry
+    assert entry.count("{") == entry.count("}")
+
+
+def test_bibtex_person_and_escapes():
+    citation = {"title": "A & B: 100% of_it", "authors": [{"family-names": "Doe", "given-names": "Jane"}],
+                "version": "1.0", "repository-code": "https://example.org/repo"}
+    entry = bibtex_entry(citation, "quick", None, None)
+    assert "  author = {Doe, Jane}," in entry
+    assert r"  title = {A \& B: 100\% of\_it}," in entry
+    assert "  url = {https://example.org/repo}," in entry
+    assert "year" not in entry
+
+
+def test_citation_section_written(tmp_path, results):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "_quarto.yml").write_text("project:\n  type: website\n", encoding="utf-8")
+    (tmp_path / "site" / "CITATION.cff").write_bytes((PROJECT_ROOT / "CITATION.cff").read_bytes())
+    out = tmp_path / "site" / "report" / "_generated"
+    write_report(results, out)
+    assert "```bibtex\n@software{kan_sr_bench_2025," in read(out, "citation.md")
+
+
+# Downloads.
+
+
+def test_downloads_copy_stored_files(report, stored_results):
+    downloads = report / "downloads"
+    assert (downloads / "runs.csv").read_bytes() == (stored_results / "runs.csv").read_bytes()
+    assert (downloads / "manifest.json").read_bytes() == (stored_results / "manifest.json").read_bytes()
+    for key in ("kan_numeric-0", "kan_symbolic-1", "pysr_direct-0"):
+        stored = (stored_results / "records" / f"{key}.json").read_bytes()
+        assert (downloads / "records" / f"{key}.json").read_bytes() == stored
+    assert "[`runs.parquet`](_generated/downloads/runs.parquet)" in read(report, "downloads.md")
+
+
+def test_downloads_parquet_matches_csv(report, stored_results):
+    table = pd.read_parquet(report / "downloads" / "runs.parquet")
+    runs = load_results(stored_results).runs
+    assert list(table.columns) == list(runs.columns)
+    assert table["seed"].dtype == "int64"
+    assert table["repetition"].tolist() == runs["repetition"].astype(int).tolist()
+    assert table["mse_test"].tolist() == pytest.approx(runs["mse_test"].tolist(), nan_ok=True)
+    assert table["reason"].tolist() == runs["reason"].tolist()
+
+
+def test_downloads_archive_contents(report):
+    with zipfile.ZipFile(io.BytesIO((report / "downloads" / "results.zip").read_bytes())) as archive:
+        names = archive.namelist()
+        assert archive.read("runs.csv") == (report / "downloads" / "runs.csv").read_bytes()
+    assert names == sorted(names)
+    assert {"runs.csv", "manifest.json", "config.toml", "records/kan_numeric-0.json"} <= set(names)
+    assert "runs.parquet" not in names
+
+
+def test_records_table_links_every_run(report):
+    records = read(report, "records.md")
+    assert records.count("](_generated/downloads/records/") == 6
+
+
+def test_changed_record_raises(results, tmp_path):
+    path = results / "records" / "kan_numeric-0.json"
+    path.write_text(path.read_text(encoding="utf-8").replace("Fake CPU", "Other CPU"), encoding="utf-8")
+    with pytest.raises(DataError, match="does not match its checksum"):
+        write_report(results, tmp_path / "out")
+
+
+def test_missing_record_raises(results, tmp_path):
+    (results / "records" / "pysr_direct-1.json").unlink()
+    with pytest.raises(DataError, match=r"pysr_direct-1\.json is missing.*nox -s bench -- --profile fake"):
+        write_report(results, tmp_path / "out")
+
+
+# Writing the report.
+
+
+def test_rewrite_is_byte_identical(results, fresh_report):
+    first = snapshot(fresh_report)
+    write_report(results, fresh_report)
+    assert snapshot(fresh_report) == first
+
+
+def test_stale_file_removed(tmp_path, fresh_report):
+    assert (fresh_report / "figures" / "fit_kan_symbolic.svg").exists()
     fewer = make_results(tmp_path / "second", methods=("kan_numeric", "pysr_direct"))
-    write_report(fewer, report)
-    assert not (report / "figures" / "fit_kan_symbolic.svg").exists()
-    assert (report / "figures" / "fit_kan_numeric.svg").exists()
+    write_report(fewer, fresh_report)
+    assert not (fresh_report / "figures" / "fit_kan_symbolic.svg").exists()
+    assert not (fresh_report / "downloads" / "records" / "kan_symbolic-0.json").exists()
+    assert (fresh_report / "figures" / "fit_kan_numeric.svg").exists()
 
 
-def test_unlisted_file_kept(results, report):
-    own = report / "notes.txt"
+def test_unlisted_file_kept(results, fresh_report):
+    own = fresh_report / "notes.txt"
     own.write_text("kept", encoding="utf-8")
-    write_report(results, report)
+    write_report(results, fresh_report)
     assert own.read_text(encoding="utf-8") == "kept"
 
 
-def test_failed_build_keeps_previous_report(results, report):
-    before = snapshot(report)
-    np.savez(results / "arrays" / "kan_symbolic-0.npz", predictions=np.zeros(3))
+def test_failed_build_keeps_previous_report(results, fresh_report):
+    before = snapshot(fresh_report)
+    # The kan_symbolic run's arrays match the checksum in its record, but hold too few predictions.
+    store = RunStore(results)
+    record = json.loads(store.record_path("kan_symbolic-0").read_text(encoding="utf-8"))
+    store.save({name: value for name, value in record.items() if name not in ("checksum", "schema", "arrays_sha256")},
+               {"predictions": np.zeros(3)})
     with pytest.raises(DataError, match="contains 3 predictions"):
-        write_report(results, report)
-    assert snapshot(report) == before
+        write_report(results, fresh_report)
+    assert snapshot(fresh_report) == before
+
+
+def test_changed_arrays_raise(results, tmp_path):
+    np.savez(results / "arrays" / "kan_numeric-0.npz", predictions=np.zeros(200))
+    with pytest.raises(DataError, match=r"kan_numeric-0\.npz does not match the checksum in its record"):
+        write_report(results, tmp_path / "out")
 
 
 def test_missing_runs_csv_raises(results, tmp_path):
@@ -293,38 +574,64 @@ def test_unknown_status_raises(results, tmp_path):
         write_report(results, tmp_path / "out")
 
 
-def test_render_without_project_raises(tmp_path):
-    with pytest.raises(RenderError, match="_quarto.yml not found"):
-        render_site(tmp_path)
+# Published bundles.
 
 
-@pytest.mark.slow
-def test_render_failure_names_command(tmp_path):
-    (tmp_path / "_quarto.yml").write_text("project:\n  type: website\nformat:\n  html:\n    theme: no-such-theme\n")
-    (tmp_path / "index.qmd").write_text("# Index\n")
-    with pytest.raises(RenderError, match=r"render.* failed with exit code [1-9]"):
-        render_site(tmp_path)
+@pytest.fixture(scope="module")
+def bundle(stored_results):
+    """The published bundle of ``stored_results``, shared by the tests that only read it."""
+    return export_bundle(stored_results, stored_results.parent.parent / "published" / PROFILE)
 
 
-@pytest.mark.slow
-def test_render_site_pages(results, tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    shutil.copy(PROJECT_ROOT / "_quarto.yml", site)
-    shutil.copy(PROJECT_ROOT / "index.qmd", site)
-    shutil.copytree(PROJECT_ROOT / "report", site / "report", ignore=shutil.ignore_patterns("_generated"))
-    write_report(results, site / "report" / "_generated")
+@pytest.fixture
+def bundle_copy(bundle, tmp_path):
+    """A copy of ``bundle`` for tests that change it."""
+    return Path(shutil.copytree(bundle.directory, tmp_path / "published" / PROFILE))
 
-    renderer = render_site(site)
 
-    assert renderer in ("quarto", "smalldocs")
-    index = (site / "_site" / "index.html").read_text(encoding="utf-8")
-    assert "report/results.html" in index
-    assert sympy.latex(target_expression()) in index
-    page = (site / "_site" / "report" / "results.html").read_text(encoding="utf-8")
-    assert re.search(r"<td[^>]*><code>kan_numeric</code></td>\s*<td[^>]*>2 / 2</td>", page)
-    assert re.search(r"<td[^>]*><code>pysr_direct</code></td>\s*<td[^>]*>0 / 2</td>", page)
-    assert r"\sin{\left(20 \pi x \right)}" in page
-    assert "auto_symbolic found no function | edge (0, 1, 0)" in page
-    assert 'src="_generated/figures/fit_kan_numeric.svg"' in page
-    assert (site / "_site" / "report" / "_generated" / "figures" / "target.svg").is_file()
+def test_bundle_holds_no_arrays(bundle):
+    files = set(bundle.files)
+    assert {"bundle.json", "runs.csv", "manifest.json", "figures/figures.json", "figures/zoom.svg"} <= files
+    assert "records/kan_symbolic-1.json" in files
+    assert not any(name.startswith("arrays/") for name in files)
+    assert bundle.size == sum((bundle.directory / name).stat().st_size for name in files)
+
+
+def test_bundle_export_is_reproducible(bundle, stored_results, tmp_path):
+    again = export_bundle(stored_results, tmp_path / "again")
+    assert snapshot(again.directory) == snapshot(bundle.directory)
+    export_bundle(stored_results, tmp_path / "again")
+    assert snapshot(again.directory) == snapshot(bundle.directory)
+
+
+def test_report_from_bundle_matches_results(bundle, report, tmp_path):
+    from_bundle = tmp_path / "report" / "_generated"
+    write_report(bundle.directory, from_bundle)
+    assert snapshot(from_bundle) == snapshot(report)
+
+
+def test_bundle_changed_file_raises(bundle_copy, tmp_path):
+    runs = bundle_copy / "runs.csv"
+    runs.write_text(runs.read_text(encoding="utf-8").replace("0.0015", "0.0016"), encoding="utf-8")
+    with pytest.raises(DataError, match=r"runs\.csv changed or went missing.*python -m bench publish --profile fake"):
+        write_report(bundle_copy, tmp_path / "out")
+
+
+def test_bundle_missing_figure_raises(bundle_copy, tmp_path):
+    (bundle_copy / "figures" / "zoom.svg").unlink()
+    with pytest.raises(DataError, match=r"figures/zoom\.svg changed or went missing"):
+        write_report(bundle_copy, tmp_path / "out")
+
+
+def test_bundle_not_exported_from_bundle(bundle, tmp_path):
+    with pytest.raises(DataError, match="already a published bundle"):
+        export_bundle(bundle.directory, tmp_path / "again")
+
+
+def test_bundle_keeps_foreign_folder(stored_results, tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("kept", encoding="utf-8")
+    with pytest.raises(BenchError, match="is not a published bundle"):
+        export_bundle(stored_results, foreign)
+    assert (foreign / "notes.txt").read_text(encoding="utf-8") == "kept"

@@ -34,6 +34,12 @@ def code(text):
     return f"`{text}`"
 
 
+def fenced_div(identifier, *blocks):
+    """Return ``blocks`` inside a fenced div with the HTML id ``identifier``, which Pandoc and smalldocs both write."""
+    body = "\n\n".join(blocks)
+    return f"::: {{#{identifier}}}\n{body}\n:::"
+
+
 def pipe_table(header, rows, align):
     """Return a pipe table with one "l" or "r" in ``align`` per column. Cells must already be escaped."""
     if len(align) != len(header) or any(len(row) != len(header) for row in rows):
@@ -54,10 +60,11 @@ def display_math(latex):
     Blank lines would end the math block in Pandoc, so the LaTeX is joined
     onto one line. KaTeX never breaks display math across lines, so the
     block sits in a div that scrolls sideways when a long formula is wider
-    than the page.
+    than the page. The div's class ``formula`` lets a page's style and
+    the browser test find every formula.
     """
     one_line = " ".join(str(latex).split())
-    return '::: {style="overflow-x: auto"}\n$$\n' + one_line + "\n$$\n:::"
+    return '::: {.formula style="overflow-x: auto"}\n$$\n' + one_line + "\n$$\n:::"
 
 
 def is_missing(value):
@@ -84,15 +91,3 @@ def format_seconds(value):
 def format_count(value):
     """Format a whole number stored as a float, such as a seed read from CSV."""
     return MISSING if is_missing(value) else str(int(value))
-
-
-def mean_std(values, formatter):
-    """Format the mean ± sample standard deviation (ddof=1) of ``values``, or MISSING when empty."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return MISSING
-    # A no-break space keeps ± on the line of the mean when a narrow column wraps the pair.
-    mean = formatter(float(np.mean(values))) + "\u00a0±"
-    if values.size == 1:
-        return f"{mean} {UNDEFINED_STD}"
-    return f"{mean} {formatter(float(np.std(values, ddof=1)))}"

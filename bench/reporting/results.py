@@ -1,6 +1,13 @@
-"""Reading stored results: the run table, the manifest and the prediction arrays of one profile."""
+"""Reading stored results: the run table, the manifest, the run records and the prediction arrays of one profile.
 
+The same reader serves a results folder written by the bench and a published
+bundle (see ``bench.reporting.bundle``), which has no arrays but keeps the
+figures drawn from them.
+"""
+
+import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +18,9 @@ import pandas as pd
 from bench.config import METHOD_NAMES
 from bench.errors import DataError, NoResultsError
 from bench.signal import sample_grid
+from bench.store import checksum
+
+logger = logging.getLogger(__name__)
 
 RUN_COLUMNS = (
     "method",
@@ -29,7 +39,11 @@ RUN_COLUMNS = (
     "key",
 )
 NUMERIC_COLUMNS = ("repetition", "seed", "mse_test", "r2_test", "mse_train", "seconds", "formula_size")
+# Written by the bench but not needed to draw the report, so older run tables without it still load.
+OPTIONAL_COLUMNS = ("finished_at",)
 STATUSES = ("ok", "failed", "unavailable")
+# The file that marks a folder as a published bundle rather than a results folder.
+BUNDLE_INDEX = "bundle.json"
 
 
 def bench_command(profile):
@@ -42,14 +56,23 @@ def render_command(profile):
     return f"nox -s render -- --profile {profile}"
 
 
+def publish_command(profile):
+    """Return the command that copies the results of ``profile`` into its published bundle."""
+    return f"python -m bench publish --profile {profile}"
+
+
 @dataclass(frozen=True)
 class StoredResults:
-    """The stored results of one profile: its run table, its manifest and where its arrays are."""
+    """The stored results of one profile: its run table, its manifest and where its records and arrays are.
+
+    ``is_bundle`` is true for a published bundle, which has no arrays.
+    """
 
     profile: str
     directory: Path
     runs: pd.DataFrame
     manifest: dict
+    is_bundle: bool = False
 
     def grid(self):
         """Return the x of every sample of the signal, as the bench sampled it."""
@@ -61,12 +84,24 @@ class StoredResults:
         """Return the stored predictions of the run with cache key ``key`` on every sample of the grid.
 
         Raises DataError when the array file or its ``predictions`` array is
-        missing, or when its length differs from the grid's.
+        missing, when the file does not match the checksum in the run's
+        record, or when its length differs from the grid's.
         """
+        if self.is_bundle:
+            raise DataError(
+                f"{self.directory} is a published bundle, which keeps figures but no prediction arrays. "
+                f"Pass the results folder that `{bench_command(self.profile)}` writes instead."
+            )
         path = self.directory / "arrays" / f"{key}.npz"
         if not path.is_file():
             raise DataError(f"{path} is missing for an ok run; run `{bench_command(self.profile)}` to store it again.")
-        with np.load(path) as arrays:
+        expected = json.loads(self.record_bytes(key)).get("arrays_sha256")
+        if expected and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise DataError(
+                f"{path} does not match the checksum in its record, so it changed after the bench wrote it. "
+                f"Run `{bench_command(self.profile)}` to store it again."
+            )
+        with np.load(path, allow_pickle=False) as arrays:
             if "predictions" not in arrays:
                 raise DataError(f"{path} has no array 'predictions' (it has {sorted(arrays.files)}).")
             values = np.asarray(arrays["predictions"], dtype=np.float64).ravel()
@@ -78,16 +113,65 @@ class StoredResults:
             )
         return values
 
+    def record_path(self, key):
+        """Return the path of the JSON record of the run with cache key ``key``."""
+        return self.directory / "records" / f"{key}.json"
+
+    def record_bytes(self, key):
+        """Return the stored bytes of the record of ``key``, after checking its checksum.
+
+        Raises DataError when the record is missing, is not JSON, belongs to
+        another key or fails its checksum.
+        """
+        path = self.record_path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DataError(
+                f"{path} is missing, but runs.csv lists run {key}. "
+                f"Run `{bench_command(self.profile)}` to store it again."
+            ) from None
+        try:
+            record = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataError(f"{path} is not valid JSON: {error}") from error
+        if not isinstance(record, dict) or record.get("key") != key:
+            raise DataError(f"{path} is not the record of run {key}.")
+        if record.get("checksum") != checksum(record):
+            raise DataError(
+                f"{path} does not match its checksum, so it was changed after the bench wrote it. "
+                f"Run `{bench_command(self.profile)}` to store it again."
+            )
+        return data
+
+    def records(self):
+        """Return the record of every run in the run table, keyed by cache key, in the table's order."""
+        return {key: json.loads(self.record_bytes(key)) for key in self.runs["key"]}
+
+    def results_date(self):
+        """Return the date (YYYY-MM-DD, UTC) of the most recent run in the table, or None when none is recorded.
+
+        Unlike the manifest's ``written_at``, this date stays the same when a
+        rerun reuses every stored run.
+        """
+        stamps = [stamp for stamp in self.runs.get("finished_at", []) if stamp]
+        return max(stamps)[:10] if stamps else None
+
 
 def load_results(results_dir):
-    """Read the run table and the manifest stored in ``results_dir``.
+    """Read the run table and the manifest stored in ``results_dir``, a results folder or a published bundle.
 
+    A bundle's files are checked against the checksums in its index first.
     Raises NoResultsError, naming the missing file and the command that
     writes it, when ``runs.csv`` or ``manifest.json`` is missing or the run
-    table has no rows.
+    table has no rows. Raises DataError when a stored file is malformed or a
+    bundle's file does not match its index.
     """
     results_dir = Path(results_dir)
     profile = results_dir.name
+    is_bundle = (results_dir / BUNDLE_INDEX).is_file()
+    if is_bundle:
+        verify_bundle(results_dir)
     for name in ("runs.csv", "manifest.json"):
         if not (results_dir / name).is_file():
             raise NoResultsError(
@@ -103,7 +187,52 @@ def load_results(results_dir):
     manifest = read_manifest(results_dir / "manifest.json")
     # The manifest names the profile even when the results live in a folder named otherwise.
     profile = str(manifest.get("profile") or profile)
-    return StoredResults(profile=profile, directory=results_dir, runs=runs, manifest=manifest)
+    return StoredResults(profile=profile, directory=results_dir, runs=runs, manifest=manifest, is_bundle=is_bundle)
+
+
+def read_bundle_index(bundle_dir):
+    """Return the index of the published bundle in ``bundle_dir``: its format, profile and file checksums."""
+    path = Path(bundle_dir) / BUNDLE_INDEX
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(index, dict) or not isinstance(index.get("files"), dict):
+        raise DataError(f"{path} has no 'files' table of relative paths and SHA-256 checksums.")
+    return index
+
+
+def verify_bundle(bundle_dir):
+    """Check every file that the bundle's index lists against its SHA-256 checksum.
+
+    A changed or missing file means that the bundle no longer matches the
+    figures that were drawn with it, so this raises DataError naming the files
+    and the command that exports the bundle again. Files that the index does
+    not list are logged and ignored.
+    """
+    bundle_dir = Path(bundle_dir)
+    index = read_bundle_index(bundle_dir)
+    changed = []
+    for relative, expected in sorted(index["files"].items()):
+        path = bundle_dir / relative
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            changed.append(relative)
+    if changed:
+        named = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise DataError(
+            f"{bundle_dir} does not match its {BUNDLE_INDEX}: {named} changed or went missing since the bundle was "
+            f"exported. Restore them with git, or export the bundle again with `{publish_command(index.get('profile', '<profile>'))}` "
+            "from results that include the prediction arrays."
+        )
+    listed = set(index["files"]) | {BUNDLE_INDEX}
+    extra = sorted(
+        path.relative_to(bundle_dir).as_posix()
+        for path in bundle_dir.rglob("*")
+        if path.is_file() and path.relative_to(bundle_dir).as_posix() not in listed
+    )
+    if extra:
+        logger.warning("ignored %d files in %s that %s does not list: %s", len(extra), bundle_dir, BUNDLE_INDEX, extra[:5])
+    return index
 
 
 def read_runs(path):
@@ -125,6 +254,10 @@ def read_runs(path):
             runs[column] = pd.to_numeric(text.where(text != "", None), errors="raise").astype("float64")
         except (ValueError, TypeError) as error:
             raise DataError(f"{path}: column {column!r} has a value that is not a number: {error}") from error
+
+    for column in OPTIONAL_COLUMNS:
+        if column not in runs.columns:
+            runs[column] = ""
 
     unknown = sorted(set(runs["status"]) - set(STATUSES))
     if unknown:

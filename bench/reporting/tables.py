@@ -1,83 +1,117 @@
-"""The metrics table (one row per method) and the per-seed tables (one row per run)."""
+"""The tables of the report: metrics per method with confidence intervals, the headline table and one row per run."""
 
 from bench.reporting.markdown import (
     MISSING,
     UNDEFINED_STD,
     code,
     escape,
+    fenced_div,
     format_count,
     format_mse,
     format_r2,
     format_seconds,
-    mean_std,
+    is_missing,
     nowrap,
     pipe_table,
 )
-from bench.reporting.results import ordered_methods
+from bench.reporting.results import STATUSES, ordered_methods
+from bench.reporting.statistics import CONFIDENCE, summarize
 
-METRICS_HEADER = (
+CONFIDENCE_LABEL = f"{CONFIDENCE:.0%} CI"
+TEST_HEADER = (
     "Method",
     "Runs ok / total",
-    "Test MSE (mean ± std)",
-    "Test R² (mean ± std)",
-    "Train MSE (mean)",
-    "Seconds per run (mean)",
-    "Runs not ok",
+    "Test MSE, mean ± std",
+    f"Test MSE, {CONFIDENCE_LABEL}",
+    "Test R², mean ± std",
+    f"Test R², {CONFIDENCE_LABEL}",
 )
-OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Test MSE", "Test R²", "Train MSE", "Seconds")
-NOT_OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Status", "Stage", "Reason")
-# Reasons longer than this are cut under the metrics table. The per-seed tables show them whole.
+COST_HEADER = ("Method", "Train MSE, mean ± std", "Seconds per run, mean ± std", "Runs not ok")
+HEADLINE_HEADER = ("Method", "Runs ok / total", f"Test MSE, mean [{CONFIDENCE_LABEL}]", f"Test R², mean [{CONFIDENCE_LABEL}]")
+OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Test MSE", "Test R²", "Train MSE", "Seconds", "Record")
+NOT_OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Status", "Stage", "Reason", "Record")
+AVAILABILITY_HEADER = ("Method", *(f"Runs {status}" for status in STATUSES))
+# The ids of the fenced divs around the tables, which the pages and the browser test find them by.
+TEST_TABLE_ID = "results-metrics"
+COST_TABLE_ID = "results-cost"
+HEADLINE_TABLE_ID = "headline-metrics"
+# R² is at most 1, reached by a perfect fit; the interval of its mean is cut there.
+R2_MAX = 1.0
+# Reasons longer than this are cut in the summaries. The per-seed tables show them whole.
 SUMMARY_REASON_CHARS = 240
 
 
-def metrics_table(runs):
-    """Return the Markdown of the metrics table, its caption, the runs that are not ok and how it is computed.
+def metrics_tables(runs):
+    """Return the Markdown of the two metrics tables, one row per method, and how their numbers are computed.
 
-    Means and standard deviations are over the ok runs of each method. The
-    last column counts the runs that are not ok by status. Their reasons
-    follow the table as a list, where long words cannot squeeze the numbers.
+    The first table has the mean, standard deviation and confidence interval
+    of the test metrics over the ok runs. The second has the training error,
+    the time per run and the count of runs that are not ok. Their reasons
+    follow as a list, where long words cannot squeeze the numbers.
     """
-    rows = []
-    not_ok_lines = []
+    test_rows, cost_rows, not_ok_lines = [], [], []
     for method in ordered_methods(runs["method"]):
         method_runs = runs[runs["method"] == method]
         ok = method_runs[method_runs["status"] == "ok"]
         not_ok = method_runs[method_runs["status"] != "ok"]
-        rows.append(
-            [
-                code(method),
-                f"{len(ok)} / {len(method_runs)}",
-                mean_std(ok["mse_test"].dropna(), _format_mse_nowrap),
-                mean_std(ok["r2_test"].dropna(), format_r2),
-                _mean(ok["mse_train"], _format_mse_nowrap),
-                _mean(ok["seconds"], format_seconds),
-                _status_counts(not_ok),
-            ]
-        )
-        not_ok_lines += [f"- {code(method)}: {line}" for line in _not_ok_reasons(not_ok, any_ok=not ok.empty)]
+        mse = summarize(ok["mse_test"], lower_bound=0.0)
+        r2 = summarize(ok["r2_test"], upper_bound=R2_MAX)
+        test_rows.append([
+            code(method),
+            f"{len(ok)} / {len(method_runs)}",
+            _mean_std(mse, _format_mse_nowrap),
+            _interval(mse, format_mse),
+            _mean_std(r2, format_r2),
+            _interval(r2, format_r2),
+        ])
+        cost_rows.append([
+            code(method),
+            _mean_std(summarize(ok["mse_train"], lower_bound=0.0), _format_mse_nowrap),
+            _mean_std(summarize(ok["seconds"], lower_bound=0.0), format_seconds),
+            _status_counts(not_ok),
+        ])
+        not_ok_lines += [f"- {code(method)}: {line}" for line in not_ok_reasons(not_ok, any_ok=not ok.empty)]
 
     parts = [
-        pipe_table(METRICS_HEADER, rows, align="lrrrrrl"),
-        ": Test and train metrics of each method over its repetitions.",
+        fenced_div(TEST_TABLE_ID, pipe_table(TEST_HEADER, test_rows, align="lrrrrr"),
+                   ": Test metrics of each method over its ok runs."),
+        fenced_div(COST_TABLE_ID, pipe_table(COST_HEADER, cost_rows, align="lrrl"),
+                   ": Training error and time per run of each method over its ok runs, and its runs that are not ok."),
     ]
     if not_ok_lines:
         parts += ["Runs that are not ok, with their reasons:", "\n".join(not_ok_lines)]
-    parts.append(
-        "Means and standard deviations are over the ok runs of each method. The standard deviation is the "
-        f"sample standard deviation (ddof = 1), shown as {UNDEFINED_STD} when a method has a single ok run. "
-        "MSE is the mean squared error (lower is better) and R² the coefficient of determination (higher is "
-        f"better, at most 1), both on the held-out test samples unless marked train. {MISSING} marks a value "
-        "that does not apply."
-    )
+    parts.append(_statistics_note())
     return "\n\n".join(parts) + "\n"
 
 
-def per_seed_tables(runs):
+def headline_table(runs):
+    """Return the Markdown of the headline table: per method, the ok runs and the test metrics with their intervals."""
+    rows = []
+    for method in ordered_methods(runs["method"]):
+        method_runs = runs[runs["method"] == method]
+        ok = method_runs[method_runs["status"] == "ok"]
+        rows.append([
+            code(method),
+            f"{len(ok)} / {len(method_runs)}",
+            _mean_interval(summarize(ok["mse_test"], lower_bound=0.0), format_mse),
+            _mean_interval(summarize(ok["r2_test"], upper_bound=R2_MAX), format_r2),
+        ])
+    table = fenced_div(HEADLINE_TABLE_ID, pipe_table(HEADLINE_HEADER, rows, align="lrrr"),
+                       ": Test error of each method over its ok runs, with the confidence interval of the mean.")
+    note = (
+        f"The mean is over the ok runs of each method, one run per seed; in brackets, the Student-t "
+        f"{CONFIDENCE:.0%} confidence interval of that mean. MSE is lower-is-better, R² higher-is-better."
+    )
+    return f"{table}\n\n{note}\n"
+
+
+def per_seed_tables(runs, records_prefix):
     """Return the Markdown of two tables that together contain one row per stored run.
 
     Ok runs get their metrics. Runs that are not ok have no metrics, so they
     get a table of their own with the status, stage and reason, which leaves
-    the reasons room to read.
+    the reasons room to read. Each row links to the run's JSON record under
+    ``records_prefix``, a folder relative to the including page.
     """
     ok = runs[runs["status"] == "ok"]
     not_ok = runs[runs["status"] != "ok"]
@@ -92,10 +126,11 @@ def per_seed_tables(runs):
                 format_r2(run.r2_test),
                 _format_mse_nowrap(run.mse_train),
                 format_seconds(run.seconds),
+                _record_link(records_prefix, run.key),
             ]
             for run in ok.itertuples(index=False)
         ]
-        parts += [pipe_table(OK_RUNS_HEADER, rows, align="lrrrrrr"), ": Every ok run, with its seed and metrics."]
+        parts += [pipe_table(OK_RUNS_HEADER, rows, align="lrrrrrrl"), ": Every ok run, with its seed and metrics."]
     if not not_ok.empty:
         rows = [
             [
@@ -105,14 +140,92 @@ def per_seed_tables(runs):
                 run.status,
                 escape(run.stage) if run.stage else MISSING,
                 escape(run.reason) if run.reason else MISSING,
+                _record_link(records_prefix, run.key),
             ]
             for run in not_ok.itertuples(index=False)
         ]
         parts += [
-            pipe_table(NOT_OK_RUNS_HEADER, rows, align="lrrlll"),
+            pipe_table(NOT_OK_RUNS_HEADER, rows, align="lrrllll"),
             ": Every failed or unavailable run, with the stage where it stopped and the reason.",
         ]
     return "\n\n".join(parts) + "\n"
+
+
+def availability_table(runs):
+    """Return the Markdown of a table that counts each method's runs by status, then the reasons of those not ok.
+
+    Methods whose runs stopped for the same reasons share one line.
+    """
+    rows, reasons = [], {}
+    for method in ordered_methods(runs["method"]):
+        method_runs = runs[runs["method"] == method]
+        rows.append([code(method), *(str(int((method_runs["status"] == status).sum())) for status in STATUSES)])
+        not_ok = method_runs[method_runs["status"] != "ok"]
+        lines = tuple(not_ok_reasons(not_ok, any_ok=len(not_ok) < len(method_runs)))
+        if lines:
+            reasons.setdefault(lines, []).append(method)
+    parts = [pipe_table(AVAILABILITY_HEADER, rows, align="lrrr"), ": Runs of each method by status."]
+    if reasons:
+        items = [f"- {', '.join(code(method) for method in methods)}: {'; '.join(lines)}" for lines, methods in reasons.items()]
+        parts += ["Why runs did not finish ok:", "\n".join(items)]
+    else:
+        parts.append("Every run finished ok.")
+    return "\n\n".join(parts) + "\n"
+
+
+def not_ok_reasons(not_ok, any_ok):
+    """Return one "status: reason" line per distinct status and reason of the runs in ``not_ok``.
+
+    A line starts with its count when some runs are ok or reasons differ.
+    Reasons longer than SUMMARY_REASON_CHARS characters are cut.
+    """
+    groups = not_ok.groupby(["status", "reason"], sort=False).size()
+    show_count = any_ok or len(groups) > 1
+    lines = []
+    for (status, reason), count in groups.items():
+        label = f"{count} {status}" if show_count else status
+        lines.append(f"{label}: {escape(_shorten(reason))}" if reason else label)
+    return lines
+
+
+def _statistics_note():
+    return (
+        "Means, standard deviations and intervals are over the ok runs of each method, one run per seed. The "
+        f"standard deviation is the sample standard deviation (ddof = 1). The {CONFIDENCE:.0%} confidence interval "
+        "of the mean is the Student-t interval, mean ± t · std / √n with n − 1 degrees of freedom, cut at 0 for "
+        f"an error, which cannot be negative, and at 1 for R², which cannot exceed 1. A method with a single ok run has no "
+        f"standard deviation or interval ({UNDEFINED_STD}). MSE is the mean squared error (lower is better) and "
+        "R² the coefficient of determination (higher is better, at most 1), both on the held-out test samples "
+        f"unless marked train. {MISSING} marks a value that does not apply."
+    )
+
+
+def _mean_std(summary, formatter):
+    if summary.count == 0:
+        return MISSING
+    # A no-break space keeps ± on the line of the mean when a narrow column wraps the pair.
+    mean = formatter(summary.mean) + "\u00a0±"
+    if summary.count == 1:
+        return f"{mean} {UNDEFINED_STD}"
+    return f"{mean} {formatter(summary.std)}"
+
+
+def _interval(summary, formatter):
+    if summary.count == 0:
+        return MISSING
+    if is_missing(summary.low):
+        return f"[{UNDEFINED_STD}]"
+    return nowrap(f"[{formatter(summary.low)}, {formatter(summary.high)}]")
+
+
+def _mean_interval(summary, formatter):
+    if summary.count == 0:
+        return MISSING
+    return f"{nowrap(formatter(summary.mean))} {_interval(summary, formatter)}"
+
+
+def _record_link(prefix, key):
+    return f"[JSON]({prefix}/{key}.json)"
 
 
 def _shorten(text):
@@ -128,29 +241,9 @@ def _format_mse_nowrap(value):
     return nowrap(format_mse(value))
 
 
-def _mean(values, formatter):
-    values = values.dropna()
-    return formatter(float(values.mean())) if len(values) else MISSING
-
-
 def _status_counts(not_ok):
     """Count the runs that are not ok by status, such as "2 unavailable"."""
     if not_ok.empty:
         return MISSING
     counts = not_ok.groupby("status", sort=False).size()
     return ", ".join(f"{count} {status}" for status, count in counts.items())
-
-
-def _not_ok_reasons(not_ok, any_ok):
-    """Return one "status: reason" line per distinct status and reason.
-
-    A line starts with its count when some runs are ok or reasons differ.
-    Reasons longer than SUMMARY_REASON_CHARS characters are cut.
-    """
-    groups = not_ok.groupby(["status", "reason"], sort=False).size()
-    show_count = any_ok or len(groups) > 1
-    lines = []
-    for (status, reason), count in groups.items():
-        label = f"{count} {status}" if show_count else status
-        lines.append(f"{label}: {escape(_shorten(reason))}" if reason else label)
-    return lines

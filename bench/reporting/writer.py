@@ -1,37 +1,49 @@
-"""Write the generated Markdown and figures that the report pages include."""
+"""Write the generated Markdown, figures and download files that the report pages include."""
 
 import logging
 import os
 import tempfile
 from pathlib import Path
 
-from bench.reporting.figures import build_figures, figures_section
-from bench.reporting.formulas import formulas_section
-from bench.reporting.provenance import provenance_section, signal_section
+from bench.errors import DataError
+from bench.reporting import citation as citation_module
+from bench.reporting.downloads import DOWNLOADS_FOLDER, download_files, downloads_section, records_section
+from bench.reporting.experiment import settings_section, signal_section
+from bench.reporting.figures import FIGURES_FOLDER, build_figures, figures_section, load_bundle_figures
+from bench.reporting.formulas import formulas_section, true_formula_section
+from bench.reporting.overview import answer_paragraph, banner, machine_section
+from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
 from bench.reporting.results import load_results
-from bench.reporting.tables import metrics_table, per_seed_tables
+from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables
 from bench.signal import target_expression
 
 logger = logging.getLogger(__name__)
 
-FIGURES_FOLDER = "figures"
 # mkstemp creates files that only the owner can read, but the report is meant to be served and shared.
 FILE_MODE = 0o644
 # The list of files the last report wrote, one relative path a line. The next report deletes the
 # listed files it no longer writes and leaves every other file in the folder alone.
 WRITTEN_LIST = ".written-files"
+# The file that marks the root of a Quarto project, where CITATION.cff is looked for.
+QUARTO_PROJECT_FILE = "_quarto.yml"
 
 
-def write_report(results_dir, out_dir):
-    """Write the report's Markdown includes and SVG figures for the results stored in ``results_dir``.
+def write_report(results_dir, out_dir, citation_file=None):
+    """Write the report's Markdown includes, SVG figures and download files for the results in ``results_dir``.
+
+    ``results_dir`` is a results folder or a published bundle, whose stored
+    figures replace the drawing from arrays. ``citation_file`` is the
+    CITATION.cff behind the BibTeX entry. By default it is the one beside
+    the ``_quarto.yml`` of the project that ``out_dir`` is in, if any.
 
     Every file is built in memory first, so a failure while reading the
     results leaves the previous report as it was. Each file is then written
     to a temporary file and moved into place with ``os.replace``, so no file
     is ever left half written. Files that an earlier report wrote and this
-    one does not are deleted. The image paths in ``figures.md`` are relative to the parent of
-    ``out_dir``, where the page that includes them lives, because an include
-    resolves relative paths from the including page.
+    one does not are deleted. Links and image paths in the Markdown are
+    relative to the parent of ``out_dir``, where the report's pages live,
+    because an include resolves relative paths from the including page;
+    the includes of the Overview page, one folder up, have their own.
 
     Returns the paths written, sorted. Raises NoResultsError when
     ``runs.csv`` or ``manifest.json`` is missing, and DataError when a stored
@@ -39,7 +51,9 @@ def write_report(results_dir, out_dir):
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     results = load_results(results_dir)
-    contents = build_report(results, figures_prefix=f"{out_dir.name}/{FIGURES_FOLDER}")
+    if citation_file is None:
+        citation_file = _project_citation(out_dir)
+    contents = build_report(results, prefix=out_dir.name, citation_file=citation_file)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = _read_written_list(out_dir)
@@ -49,31 +63,92 @@ def write_report(results_dir, out_dir):
     written = []
     for relative, data in sorted(contents.items()):
         path = out_dir / relative
-        _write_atomic(path, data)
+        if not (path.is_file() and path.read_bytes() == data):
+            _write_atomic(path, data)
         written.append(path)
     _delete_stale(out_dir, previous - set(contents))
     _write_written_list(out_dir, set(contents))
 
-    logger.info("wrote %d report files for profile %r to %s", len(written), results.profile, out_dir)
+    source = "published bundle" if results.is_bundle else "results"
+    logger.info("wrote %d report files for profile %r from the %s in %s to %s",
+                len(written), results.profile, source, results_dir, out_dir)
     return written
 
 
-def build_report(results, figures_prefix):
-    """Return every report file as bytes, keyed by its path relative to the output folder."""
+def build_report(results, prefix, citation_file=None):
+    """Return every report file as bytes, keyed by its path relative to the output folder.
+
+    ``prefix`` is the output folder's name: the report's pages refer to the
+    generated files through it.
+    """
     target = target_expression()
-    figures = build_figures(results, target)
+    figures = load_bundle_figures(results) if results.is_bundle else build_figures(results, target)
+    downloads = download_files(results)
+    figures_prefix = f"{prefix}/{FIGURES_FOLDER}"
+    downloads_prefix = f"{prefix}/{DOWNLOADS_FOLDER}"
+
     contents = {
-        "metrics.md": metrics_table(results.runs),
-        "per_seed.md": per_seed_tables(results.runs),
-        "formulas.md": formulas_section(results.runs, target),
+        # Every page.
+        "banner.md": banner(results),
+        # Overview.
+        "answer.md": answer_paragraph(results),
+        "headline.md": headline_table(results.runs),
+        "machine.md": machine_section(results),
+        # Method.
         "signal.md": signal_section(results, target),
-        "provenance.md": provenance_section(results),
-        "figures.md": figures_section(figures, figures_prefix),
+        "settings.md": settings_section(results),
+        # Results.
+        "metrics.md": metrics_tables(results.runs),
+        "per_seed.md": per_seed_tables(results.runs, records_prefix=f"{downloads_prefix}/records"),
+        # Formulas.
+        "true_formula.md": true_formula_section(target),
+        "formulas.md": formulas_section(results.runs, target),
+        # Reproduce.
+        "commands.md": commands_section(results, _repository_url(citation_file), f"{downloads_prefix}/{CONFIG_FILE}"),
+        "config.md": config_section(results),
+        "environment.md": environment_section(results),
+        "citation.md": _citation_markdown(results, citation_file),
+        # Downloads.
+        "downloads.md": downloads_section(downloads, downloads_prefix),
+        "records.md": records_section(results.runs, downloads_prefix),
     }
+    for section in ("target", "fits", "zoom", "residuals", "seeds"):
+        contents[f"figures_{section}.md"] = figures_section(figures, section, figures_prefix)
+
     encoded = {name: text.encode("utf-8") for name, text in contents.items()}
     for figure in figures:
         encoded[f"{FIGURES_FOLDER}/{figure.name}"] = figure.svg
+    for name, data in downloads.items():
+        encoded[f"{DOWNLOADS_FOLDER}/{name}"] = data
     return encoded
+
+
+def _project_citation(out_dir):
+    """Return the CITATION.cff beside the _quarto.yml of the nearest folder above ``out_dir``, or None."""
+    for folder in out_dir.resolve().parents:
+        if (folder / QUARTO_PROJECT_FILE).is_file():
+            path = folder / citation_module.CITATION_FILE
+            return path if path.is_file() else None
+    return None
+
+
+def _repository_url(citation_file):
+    if citation_file is None:
+        return None
+    citation = citation_module.read_citation(citation_file)
+    return citation.get("repository-code") or citation.get("url")
+
+
+def _citation_markdown(results, citation_file):
+    if citation_file is None:
+        return (f"No {citation_module.CITATION_FILE} was found beside this site's _quarto.yml, "
+                "so there is no citation to show.\n")
+    commit, _ = commit_of(results)
+    try:
+        citation = citation_module.read_citation(citation_file)
+    except FileNotFoundError:
+        raise DataError(f"{citation_file} not found; pass an existing CITATION.cff.") from None
+    return citation_module.citation_section(citation, results.profile, commit, results.results_date())
 
 
 def _write_atomic(path, data):

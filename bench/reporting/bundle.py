@@ -1,0 +1,119 @@
+"""Published bundles: the stored results of a profile in a small folder meant to be committed.
+
+A bundle contains what the report needs and a clean clone lacks, without the
+prediction arrays, which are too large to commit::
+
+    published/<profile>/
+        bundle.json          format, profile and the SHA-256 of every other file
+        runs.csv             copied from the results folder
+        manifest.json        copied from the results folder
+        records/<key>.json   the record of every run in runs.csv
+        figures/*.svg        the figures, drawn from the arrays at export
+        figures/figures.json each figure's section, caption and alt text
+
+The report reads a bundle like a results folder (``load_results`` checks
+the checksums first) and takes its figures from ``figures/``; every table
+and page is written again from runs.csv, manifest.json and the records, so
+a change to the report's code shows on the next render. Exporting the same
+results twice gives the same bytes.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError, DataError
+from bench.reporting.figures import FIGURES_FOLDER, FIGURES_INDEX, build_figures, figures_index
+from bench.reporting.results import BUNDLE_INDEX, load_results, publish_command
+from bench.signal import target_expression
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = 1
+# The folder of every profile's bundle, relative to the project root, as `python -m bench publish` writes it.
+PUBLISHED_ROOT = Path("published")
+
+
+@dataclass(frozen=True)
+class ExportedBundle:
+    """The result of an export: the bundle folder, its files and their total size in bytes."""
+
+    directory: Path
+    files: tuple
+    size: int
+
+
+def export_bundle(results_dir, bundle_dir):
+    """Copy the results in ``results_dir`` into the bundle folder ``bundle_dir``, replacing an earlier bundle.
+
+    The records are checked against their checksums and the figures are
+    drawn from the arrays, so the results folder must be one that the bench
+    wrote, not another bundle. The new bundle is written beside the old one
+    and swapped in, so a failure leaves the old bundle whole. Raises
+    DataError when the results are incomplete, and BenchError when
+    ``bundle_dir`` exists but is not a bundle, to keep it from being
+    overwritten.
+    """
+    results_dir, bundle_dir = Path(results_dir), Path(bundle_dir)
+    results = load_results(results_dir)
+    if results.is_bundle:
+        raise DataError(f"{results_dir} is already a published bundle; export from the results folder that the bench wrote.")
+    if bundle_dir.exists() and not (bundle_dir / BUNDLE_INDEX).is_file():
+        raise BenchError(f"{bundle_dir} exists and is not a published bundle (it has no {BUNDLE_INDEX}); "
+                         "move it away or choose another folder.")
+
+    files = bundle_files(results)
+    _replace_folder(bundle_dir, files)
+    size = sum(len(data) for data in files.values())
+    logger.info("exported %d files (%d bytes) of profile %r to %s", len(files), size, results.profile, bundle_dir)
+    return ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)), size=size)
+
+
+def bundle_files(results):
+    """Return every file of the bundle of ``results`` as bytes, keyed by its path in the bundle, the index included."""
+    figures = build_figures(results, target_expression())
+    files = {
+        "runs.csv": (results.directory / "runs.csv").read_bytes(),
+        "manifest.json": (results.directory / "manifest.json").read_bytes(),
+        f"{FIGURES_FOLDER}/{FIGURES_INDEX}": figures_index(figures),
+    }
+    for key in results.runs["key"]:
+        files[f"records/{key}.json"] = results.record_bytes(key)
+    for figure in figures:
+        files[f"{FIGURES_FOLDER}/{figure.name}"] = figure.svg
+
+    index = {
+        "format": BUNDLE_FORMAT,
+        "profile": results.profile,
+        "command": publish_command(results.profile),
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+    files[BUNDLE_INDEX] = (json.dumps(index, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    return files
+
+
+def _replace_folder(folder, files):
+    """Write ``files`` into a new folder beside ``folder``, then swap it in and delete the old one."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.new."))
+    try:
+        for relative, data in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            path.chmod(0o644)
+        staging.chmod(0o755)
+        old = None
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old."))
+            folder.rename(old / folder.name)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old)

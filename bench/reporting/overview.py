@@ -1,0 +1,126 @@
+"""The Overview page's answer paragraph and machine summary, and the results banner on every page."""
+
+from bench.reporting.formulas import NUMERIC_METHODS
+from bench.reporting.markdown import code, escape, format_mse, format_r2
+from bench.reporting.provenance import commit_of
+from bench.reporting.results import ordered_methods
+from bench.reporting.statistics import summarize
+from bench.reporting.tables import availability_table
+
+# The test R² that a formula equal to the target, up to constants rounded to about six significant
+# digits, reaches. A formula of another form does not come close on this signal.
+MATCH_R2 = 0.999999
+BANNER_CLASS = "results-banner"
+COMMIT_CHARS = 12
+
+
+def answer_paragraph(results):
+    """Return one paragraph that answers the question from the stored runs.
+
+    It names the method with the lowest mean test MSE, the best symbolic
+    method and how many symbolic runs reached MATCH_R2, and the methods that
+    did not run. It does not claim that a formula has the true form: R²
+    near 1 is necessary for that, not sufficient.
+    """
+    runs = results.runs
+    config = results.manifest.get("config", {})
+    repetitions = config.get("run", {}).get("repetitions")
+    sentences = [f"On profile {code(results.profile)}" + (f", with {repetitions} seeds per method" if repetitions else "") + ","]
+
+    means = _mean_test_errors(runs)
+    if not means:
+        sentences[0] += " no method finished an ok run, so there is no result to compare."
+    else:
+        best, (mse, r2, count) = min(means.items(), key=lambda item: item[1][0])
+        sentences[0] += (
+            f" {code(best)} fitted the signal best, with mean test MSE {format_mse(mse)} and test R² "
+            f"{format_r2(r2)} over {count} ok runs."
+        )
+        sentences += _symbolic_sentences(runs, means)
+    sentences += _not_ok_sentences(runs)
+    return " ".join(sentences) + "\n"
+
+
+def machine_section(results):
+    """Return the Markdown that names the machine of the bench, the methods that did not finish and why."""
+    machine = results.manifest.get("machine") or {}
+    versions = results.manifest.get("versions") or {}
+    where = [
+        f"The bench ran on {escape(machine.get('cpu') or 'an unrecorded CPU')}",
+        f" with {machine['cores']} cores" if machine.get("cores") else "",
+        f", {escape(machine['system'])}" if machine.get("system") else "",
+        f", and Python {escape(versions['python'])}" if versions.get("python") else "",
+        ".",
+    ]
+    return "".join(where) + "\n\n" + availability_table(results.runs)
+
+
+def banner(results):
+    """Return the Markdown of the banner that names the results' profile, date and commit on every page."""
+    commit, dirty = commit_of(results)
+    date = results.results_date() or "an unrecorded date"
+    parts = [f"Results of profile {code(results.profile)}, from runs finished by {escape(date)}"]
+    if commit:
+        parts.append(f", code commit {code(commit[:COMMIT_CHARS])}" + (" with uncommitted changes" if dirty else ""))
+    parts.append(f", {len(results.runs)} runs.")
+    return f"::: {{.{BANNER_CLASS}}}\n{''.join(parts)}\n:::\n"
+
+
+def _mean_test_errors(runs):
+    """Return {method: (mean test MSE, mean test R², ok run count)} for the methods with ok runs."""
+    means = {}
+    for method in ordered_methods(runs["method"]):
+        ok = runs[(runs["method"] == method) & (runs["status"] == "ok")]
+        mse = summarize(ok["mse_test"])
+        if mse.count:
+            means[method] = (mse.mean, summarize(ok["r2_test"]).mean, mse.count)
+    return means
+
+
+def _symbolic_sentences(runs, means):
+    symbolic = {method: value for method, value in means.items() if method not in NUMERIC_METHODS}
+    if not symbolic:
+        return ["No symbolic method finished an ok run."]
+    best, (mse, r2, _) = min(symbolic.items(), key=lambda item: item[1][0])
+    ok = runs[(runs["method"] == best) & (runs["status"] == "ok")]
+    sizes = ok["formula_size"].dropna().astype(int)
+    size_text = ""
+    if not sizes.empty:
+        low, high = sizes.min(), sizes.max()
+        size_text = f", with formulas of {low} nodes" if low == high else f", with formulas of {low} to {high} nodes"
+    sentences = [f"The best symbolic method was {code(best)}: mean test MSE {format_mse(mse)}, test R² {format_r2(r2)}{size_text}."]
+
+    symbolic_ok = runs[runs["method"].isin(list(symbolic)) & (runs["status"] == "ok")]
+    matched = symbolic_ok[symbolic_ok["r2_test"] >= MATCH_R2]
+    if matched.empty:
+        sentences.append(
+            f"None of the {len(symbolic_ok)} ok symbolic runs reached test R² {MATCH_R2}, the accuracy of a formula "
+            "equal to the target up to rounded constants, so none recovered the closed form."
+        )
+    else:
+        sentences.append(
+            f"{len(matched)} of the {len(symbolic_ok)} ok symbolic runs reached test R² {MATCH_R2} or more; "
+            "the Formulas page shows whether their formulas have the true form."
+        )
+    return sentences
+
+
+def _not_ok_sentences(runs):
+    """Say which methods did not run at all, grouped by reason, and how many runs of the others failed."""
+    unavailable = {}
+    failed_sentences = []
+    for method in ordered_methods(runs["method"]):
+        method_runs = runs[runs["method"] == method]
+        statuses = set(method_runs["status"])
+        if statuses == {"unavailable"}:
+            # The first sentence of the reason names what is missing. The rest is advice, shown on the Results page.
+            reason = method_runs["reason"].iloc[0].split(". ")[0].rstrip(".") or "no reason was recorded"
+            unavailable.setdefault(reason, []).append(method)
+        failed = int((method_runs["status"] == "failed").sum())
+        if failed:
+            failed_sentences.append(f"{failed} of the {len(method_runs)} runs of {code(method)} failed.")
+    sentences = []
+    for reason, methods in unavailable.items():
+        names = " and ".join(code(method) for method in methods)
+        sentences.append(f"{names} did not run on the machine of the bench: {escape(reason)}.")
+    return sentences + failed_sentences

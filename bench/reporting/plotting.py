@@ -1,0 +1,201 @@
+"""The drawing of every report figure: one matplotlib style, one colour per method, SVG output.
+
+The functions here take arrays and labels and return SVG bytes. Which runs
+and windows to draw, and the captions, are chosen in ``bench.reporting.figures``.
+"""
+
+import io
+import math
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+# Okabe and Ito's palette, which stays distinct under the common colour-vision deficiencies.
+# Each method keeps its colour and dash pattern in every figure; the target is always black and solid.
+TARGET_STYLE = {"color": "#000000", "linestyle": "-"}
+METHOD_STYLES = {
+    "kan_numeric": {"color": "#E69F00", "linestyle": "-"},  # orange
+    "kan_symbolic": {"color": "#56B4E9", "linestyle": (0, (5, 2))},  # sky blue
+    "pysr_direct": {"color": "#009E73", "linestyle": (0, (1, 1.5))},  # bluish green
+    "pysr_distilled": {"color": "#CC79A7", "linestyle": (0, (6, 2, 1, 2))},  # reddish purple
+    "operon_direct": {"color": "#0072B2", "linestyle": (0, (3, 1.5))},  # blue
+    "operon_distilled": {"color": "#D55E00", "linestyle": (0, (8, 2, 1, 2, 1, 2))},  # vermillion
+}
+# For a method this module does not know: grey, which no listed method uses.
+OTHER_STYLE = {"color": "#666666", "linestyle": (0, (2, 2))}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+# svg.hashsalt fixes the ids that matplotlib otherwise draws at random, and the Date metadata is
+# left out, so an unchanged figure is byte-identical on every rerun. Text becomes paths, so the
+# figure looks the same without the font installed; the page carries the alt text.
+STYLE = {
+    "svg.hashsalt": "kan-sr-bench",
+    "svg.fonttype": "path",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+}
+SVG_METADATA = {"Date": None}
+WIDTH_INCHES = 9.0
+X_LABEL = "x (s)"
+Y_LABEL = "f(x)"
+RESIDUAL_LABEL = "prediction − f(x)"
+# A line keeps at most two points per bin (its minimum and maximum), so a 15,000-sample
+# curve costs about 2,400 points in the SVG. At 1,200 bins across the plot, a bin is narrower
+# than a pixel at the width the pages show the figures, so the drawn line looks the same.
+ENVELOPE_BINS = 1200
+
+
+def style_of(method):
+    """Return the colour and line style of ``method``."""
+    return METHOD_STYLES.get(method, OTHER_STYLE)
+
+
+def envelope(x, y, bins=ENVELOPE_BINS):
+    """Return ``x`` and ``y`` reduced to the minimum and maximum of ``y`` in each of ``bins`` runs of samples.
+
+    The two points of a bin stay in x order, so the line drawn through them
+    covers the same band as the full curve. Curves with at most
+    ``2 * bins`` samples are returned unchanged.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.size <= 2 * bins:
+        return x, y
+    edges = np.linspace(0, x.size, bins + 1).astype(int)
+    keep = []
+    for start, stop in zip(edges[:-1], edges[1:]):
+        segment = y[start:stop]
+        low, high = start + int(np.argmin(segment)), start + int(np.argmax(segment))
+        keep += sorted({low, high})
+    keep = np.asarray(keep)
+    return x[keep], y[keep]
+
+
+def target_svg(x, y, windows):
+    """Draw the target on the whole interval, with the zoom ``windows`` (pairs of x) shaded."""
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_INCHES, 3.2), layout="constrained")
+        axes = figure.subplots()
+        for start, stop in windows:
+            axes.axvspan(start, stop, color="#999999", alpha=0.2, linewidth=0)
+        axes.plot(*envelope(x, y), linewidth=0.8, label="target f(x)", **TARGET_STYLE)
+        axes.set_xlabel(X_LABEL)
+        axes.set_ylabel(Y_LABEL)
+        axes.set_title("True target f(x); shaded: the zoomed windows", loc="left")
+        axes.set_xlim(x[0], x[-1])
+        return svg_bytes(figure)
+
+
+def fit_svg(x, y, predictions, method, label):
+    """Draw the target and one run's predictions on the whole interval, with the residual below."""
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_INCHES, 4.6), layout="constrained")
+        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+        top.plot(*envelope(x, y), linewidth=1.0, label="target f(x)", **TARGET_STYLE)
+        top.plot(*envelope(x, predictions), linewidth=0.8, label=label, **style_of(method))
+        top.set_ylabel(Y_LABEL)
+        top.set_title(label, loc="left")
+        # Above the axes, so the legend never hides the curves.
+        top.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.2)
+        bottom.plot(*envelope(x, predictions - y), linewidth=0.6, color=style_of(method)["color"])
+        bottom.set_xlabel(X_LABEL)
+        bottom.set_ylabel(RESIDUAL_LABEL)
+        bottom.set_xlim(x[0], x[-1])
+        return svg_bytes(figure)
+
+
+def zoom_svg(x, y, curves, windows, titles):
+    """Draw the target and every curve in each window, one panel per window.
+
+    ``curves`` maps a method name to (label, predictions on ``x``).
+    """
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_INCHES, 2.6 * len(windows) + 0.6), layout="constrained")
+        panels = np.atleast_1d(figure.subplots(len(windows), 1))
+        for axes, (start, stop), title in zip(panels, windows, titles):
+            inside = (x >= start) & (x <= stop)
+            axes.plot(x[inside], y[inside], linewidth=2.0, label="target f(x)", **TARGET_STYLE)
+            for method, (label, predictions) in curves.items():
+                axes.plot(x[inside], predictions[inside], linewidth=1.2, label=label, **style_of(method))
+            axes.set_xlim(start, stop)
+            axes.set_ylabel(Y_LABEL)
+            axes.set_title(title, loc="left")
+        panels[-1].set_xlabel(X_LABEL)
+        figure.legend(*panels[0].get_legend_handles_labels(), loc="outside upper center", ncols=min(3, len(curves) + 1))
+        return svg_bytes(figure)
+
+
+def residuals_svg(x, residuals):
+    """Draw each run's residual on the whole interval, one panel per method, sharing the x axis.
+
+    ``residuals`` maps a method name to (label, residual on ``x``). Each
+    panel has its own y scale, so a small residual is not flattened by a
+    large one.
+    """
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_INCHES, 1.5 * len(residuals) + 0.8), layout="constrained")
+        panels = np.atleast_1d(figure.subplots(len(residuals), 1, sharex=True))
+        for axes, (method, (label, residual)) in zip(panels, residuals.items()):
+            axes.plot(*envelope(x, residual), linewidth=0.6, color=style_of(method)["color"])
+            axes.axhline(0.0, color="#000000", linewidth=0.5)
+            rms = math.sqrt(float(np.mean(residual**2)))
+            axes.set_title(f"{label}: root mean square {rms:.3g}", loc="left")
+            axes.set_ylabel("residual")
+        panels[-1].set_xlabel(X_LABEL)
+        panels[-1].set_xlim(x[0], x[-1])
+        figure.supylabel(RESIDUAL_LABEL, fontsize=10)
+        return svg_bytes(figure)
+
+
+def seeds_svg(rows):
+    """Draw the test MSE of every ok run, one row per method, one marker per repetition.
+
+    ``rows`` is a list of (method, [(repetition, test MSE), ...], note) in
+    display order, top to bottom. ``note`` is written at the right of the
+    row, such as the count of runs that are not ok.
+    """
+    values = [mse for _, points, _ in rows for _, mse in points]
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_INCHES, 0.55 * len(rows) + 1.4), layout="constrained")
+        axes = figure.subplots()
+        repetitions = sorted({repetition for _, points, _ in rows for repetition, _ in points})
+        marker_of = {repetition: MARKERS[i % len(MARKERS)] for i, repetition in enumerate(repetitions)}
+        for position, (method, points, note) in enumerate(rows):
+            row_y = len(rows) - 1 - position
+            for repetition, mse in points:
+                axes.plot(mse, row_y, linestyle="none", marker=marker_of[repetition], markersize=7,
+                          markerfacecolor="none", markeredgewidth=1.4, color=style_of(method)["color"])
+            if note:
+                axes.annotate(note, xy=(1.0, row_y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                              textcoords="offset points", va="center", fontsize=9, color="#444444")
+        # Positive errors span orders of magnitude; an MSE of exactly 0 cannot be shown on a log axis.
+        if values and min(values) > 0:
+            axes.set_xscale("log")
+            axes.set_xlabel("test MSE (log scale; lower is better)")
+        else:
+            axes.set_xlabel("test MSE (lower is better)")
+        axes.set_yticks(range(len(rows)), [method for method, _, _ in reversed(rows)])
+        axes.set_ylim(-0.6, len(rows) - 0.4)
+        axes.grid(axis="y", visible=False)
+        handles = [
+            axes.plot([], [], linestyle="none", marker=marker_of[repetition], markerfacecolor="none",
+                      markeredgewidth=1.4, color="#444444", label=f"repetition {repetition}")[0]
+            for repetition in repetitions
+        ]
+        if handles:
+            axes.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=min(len(handles), 6))
+        return svg_bytes(figure)
+
+
+def svg_bytes(figure):
+    """Return ``figure`` as SVG bytes without a date, so that the same figure gives the same bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg", metadata=SVG_METADATA)
+    return buffer.getvalue()

@@ -1,0 +1,166 @@
+"""Tests of the rendered site: every page from stored results, published bundles, and renders that follow the results."""
+
+import re
+import shutil
+
+import pytest
+import yaml
+
+from bench.errors import NoResultsError
+from bench.render import RenderError, build_site, find_results, render_site
+from bench.reporting import export_bundle
+from test_site_support import PROJECT_ROOT, copy_site_sources, make_results
+
+# Every page of the site, as _quarto.yml lists them.
+PAGES = yaml.safe_load((PROJECT_ROOT / "_quarto.yml").read_text(encoding="utf-8"))["project"]["render"]
+# Lines of a page that may hold digits: its front matter and include shortcodes are not prose.
+INCLUDE = re.compile(r"^\{\{< include \S+ >\}\}$")
+
+
+def html_of(site, page):
+    return (site / "_site" / page).with_suffix(".html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A copy of the site's sources rendered from fake results."""
+    root = copy_site_sources(tmp_path_factory.mktemp("site"))
+    results = make_results(root)
+    source, _ = build_site(root, "fake", results_dir=results)
+    assert source == results
+    return root
+
+
+def prose_lines(page):
+    """Yield the lines of a .qmd page outside its front matter, include shortcodes and link targets."""
+    text = page.read_text(encoding="utf-8")
+    if text.startswith("---\n"):
+        text = text.split("\n---\n", 1)[1]
+    for line in text.splitlines():
+        if not INCLUDE.match(line.strip()):
+            yield re.sub(r"\]\([^)]*\)", "]", line)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_has_no_typed_numbers(page):
+    lines = [line for line in prose_lines(PROJECT_ROOT / page) if re.search(r"[0-9]", line)]
+    assert lines == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_includes_banner(page):
+    depth = page.count("/")
+    expected = "{{< include " + ("report/" if depth == 0 else "") + "_generated/banner.md >}}"
+    assert expected in (PROJECT_ROOT / page).read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_rendered_page_complete(site, page):
+    html = html_of(site, page)
+    assert "{{&lt;" not in html, "an include was not resolved"
+    assert "{{<" not in html, "an include was not resolved"
+    assert 'class="results-banner"' in html
+    assert "Results of profile <code>fake</code>" in html
+
+
+@pytest.mark.slow
+def test_rendered_results_tables(site):
+    html = html_of(site, "report/results.qmd")
+    table = html.split('id="results-metrics"', 1)[1].split("</table>", 1)[0]
+    methods = re.findall(r"<tr[^>]*>\s*<td[^>]*><code>(\w+)</code></td>", table)
+    assert methods == ["kan_numeric", "kan_symbolic", "pysr_direct"]
+    assert "auto_symbolic found no function | edge (0, 1, 0)" in html
+    assert 'href="_generated/downloads/records/kan_numeric-0.json"' in html
+
+
+@pytest.mark.slow
+def test_rendered_files_copied(site):
+    generated = site / "_site" / "report" / "_generated"
+    for name in ("figures/zoom.svg", "downloads/runs.csv", "downloads/runs.parquet", "downloads/results.zip",
+                 "downloads/config.toml", "downloads/records/pysr_direct-1.json"):
+        assert (generated / name).is_file(), name
+    figures = html_of(site, "report/figures.qmd")
+    assert 'src="_generated/figures/test_mse_per_seed.svg"' in figures
+    assert re.search(r'<img[^>]+alt="Dot plot of test MSE', figures)
+
+
+def test_render_without_project_raises(tmp_path):
+    with pytest.raises(RenderError, match="_quarto.yml not found"):
+        render_site(tmp_path)
+
+
+@pytest.mark.slow
+def test_render_failure_names_command(tmp_path):
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: website\nformat:\n  html:\n    theme: no-such-theme\n")
+    (tmp_path / "index.qmd").write_text("# Index\n")
+    with pytest.raises(RenderError, match=r"render.* failed with exit code [1-9]"):
+        render_site(tmp_path)
+
+
+def test_render_keeps_foreign_output_folder(tmp_path):
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: website\n")
+    (tmp_path / "_site").mkdir()
+    (tmp_path / "_site" / "notes.txt").write_text("kept")
+    with pytest.raises(RenderError, match="is not a rendered site"):
+        render_site(tmp_path)
+    assert (tmp_path / "_site" / "notes.txt").read_text() == "kept"
+
+
+# Choosing the results.
+
+
+def test_find_results_prefers_local(tmp_path):
+    local = make_results(tmp_path, profile="quick")
+    export_bundle(local, tmp_path / "published" / "quick")
+    assert find_results(tmp_path, "quick") == local
+
+
+def test_find_results_falls_back_to_bundle(tmp_path):
+    results = make_results(tmp_path / "elsewhere", profile="quick")
+    bundle = export_bundle(results, tmp_path / "published" / "quick").directory
+    assert find_results(tmp_path, "quick") == bundle
+
+
+def test_find_results_explicit_folder(tmp_path):
+    assert find_results(tmp_path, "quick", tmp_path / "mine") == tmp_path / "mine"
+
+
+def test_find_results_none_raises(tmp_path):
+    with pytest.raises(NoResultsError, match=r"results/default/runs\.csv and .*published/default/bundle\.json"):
+        find_results(tmp_path, "default")
+
+
+# Renders that follow the results.
+
+
+@pytest.mark.slow
+def test_clean_clone_renders_from_bundle(tmp_path):
+    results = make_results(tmp_path / "bench", profile="quick")
+    clone = copy_site_sources(tmp_path / "clone")
+    export_bundle(results, clone / "published" / "quick")
+
+    source, _ = build_site(clone, "quick")
+
+    assert source == clone / "published" / "quick"
+    for page in PAGES:
+        assert "Results of profile <code>quick</code>" in html_of(clone, page), page
+    assert (clone / "_site" / "report" / "_generated" / "figures" / "zoom.svg").is_file()
+
+
+@pytest.mark.slow
+def test_changed_results_change_pages(tmp_path):
+    clone = copy_site_sources(tmp_path / "clone")
+    results = make_results(clone)
+    build_site(clone, "fake", results_dir=results)
+    assert "fit_kan_symbolic.svg" in html_of(clone, "report/figures.qmd")
+
+    fewer = make_results(tmp_path / "fewer", methods=("kan_numeric", "pysr_direct"))
+    shutil.rmtree(results)
+    shutil.copytree(fewer, results)
+    build_site(clone, "fake", results_dir=results)
+
+    figures = html_of(clone, "report/figures.qmd")
+    assert "fit_kan_symbolic.svg" not in figures
+    assert not (clone / "_site" / "report" / "_generated" / "figures" / "fit_kan_symbolic.svg").exists()
+    assert "kan_symbolic" not in html_of(clone, "report/results.qmd")
