@@ -1,0 +1,277 @@
+"""The rendered site in headless Chromium: images, links, the results table, KaTeX and the console, page by page.
+
+The site is rendered once from fake results and served from 127.0.0.1 by a
+server that the tests start. The pages load KaTeX from a CDN, which this
+machine cannot reach, so the browser's requests for it are served from
+the npm package of the same version, fetched with ``npm pack`` and checked
+against the registry's SHA-512. Every other request that does not go to
+the local server is aborted and reported.
+
+Chromium comes from Debian's ``chromium`` package. Without it, or without
+npm, the tests skip locally and fail under CI (where the CI variable is
+set), because .ci/run installs both.
+"""
+
+import base64
+import functools
+import hashlib
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urldefrag, urlsplit
+
+import pytest
+
+from bench.render import build_site
+from test_site_support import DEFAULT_METHODS, copy_site_sources, make_results
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+KATEX_VERSION = "0.16.11"
+# The registry's integrity value of katex-0.16.11.tgz, as `npm view katex@0.16.11 dist.integrity` prints it.
+KATEX_INTEGRITY = "sha512-RQrI8rlHY92OLf3rho/Ts8i/XvjgguEjOkO1BEXcU3N8BqPpSzBNwV/G0Ukr+P/l3ivvJUE/Fa/CwbS6HesGNQ=="
+KATEX_URL = re.compile(r"^https://cdn\.jsdelivr\.net/npm/katex@(?P<version>[^/]+)/dist/(?P<path>[^?#]+)")
+# Flags known to start Debian's Chromium headless as root in a container, without background traffic.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+PAGES = ("index", "report/method", "report/results", "report/formulas", "report/figures", "report/reproduce",
+         "report/downloads")  # fmt: skip
+# Formulas of the fake results: the true formula once on the Overview, once on the Method page, and on the
+# Formulas page once per symbolic method (kan_symbolic, pysr_direct) plus kan_symbolic's one ok formula.
+EXPECTED_FORMULAS = {"index": 1, "report/method": 1, "report/formulas": 3}
+SCREENSHOTS_VARIABLE = "SITE_SCREENSHOTS"
+
+
+def require(condition, reason):
+    """Skip the test when ``condition`` is false, or fail under CI, which must provide what it needs."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must provide it, and .ci/run installs it")
+    pytest.skip(reason)
+
+
+@dataclass
+class Visit:
+    """What the browser saw on one page."""
+
+    console_errors: list = field(default_factory=list)
+    failed_requests: list = field(default_factory=list)
+    images: list = field(default_factory=list)
+    links: list = field(default_factory=list)
+    ids: set = field(default_factory=set)
+    math_total: int = 0
+    math_rendered: int = 0
+    katex_errors: int = 0
+    formulas: int = 0
+    katex_loaded: bool = False
+    metrics_methods: list = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    require(path, "no Chromium executable: install Debian's chromium package (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def katex_dist(tmp_path_factory):
+    """The dist folder of the npm package katex at KATEX_VERSION, unpacked from a checked tarball."""
+    npm = shutil.which("npm")
+    require(npm, "npm is not installed, and the test serves KaTeX from its npm package")
+    folder = tmp_path_factory.mktemp("katex")
+    packed = subprocess.run([npm, "pack", f"katex@{KATEX_VERSION}", "--pack-destination", str(folder), "--silent"],
+                            capture_output=True, text=True, timeout=180, check=False)
+    assert packed.returncode == 0, f"npm pack katex@{KATEX_VERSION} failed: {packed.stderr}"
+    tarball = folder / f"katex-{KATEX_VERSION}.tgz"
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+    assert digest == KATEX_INTEGRITY, f"{tarball} does not match the registry's integrity value"
+    with tarfile.open(tarball) as archive:
+        archive.extractall(folder, filter="data")
+    return folder / "package" / "dist"
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory):
+    """The base URL of the site rendered from fake results, served from 127.0.0.1 for the module's tests."""
+    root = copy_site_sources(tmp_path_factory.mktemp("site"))
+    build_site(root, "fake", results_dir=make_results(root))
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(root / "_site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory):
+    """The folder for one full-page screenshot per page: $SITE_SCREENSHOTS, or a folder of pytest's."""
+    chosen = os.environ.get(SCREENSHOTS_VARIABLE)
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def visits(chromium, katex_dist, site_url, screenshots):
+    """Load every page once in headless Chromium and return what it saw, keyed by page, and the KaTeX versions asked for."""
+    from playwright.sync_api import sync_playwright
+
+    external, katex_versions = [], set()
+
+    def route(request_route):
+        url = request_route.request.url
+        if url.startswith(site_url):
+            request_route.continue_()
+            return
+        match = KATEX_URL.match(url)
+        if match:
+            katex_versions.add(match["version"])
+            path = (katex_dist / match["path"]).resolve()
+            if katex_dist.resolve() in path.parents and path.is_file():
+                request_route.fulfill(path=str(path))
+            else:
+                request_route.fulfill(status=404, body="not in the KaTeX package")
+            return
+        external.append(url)
+        request_route.abort()
+
+    results = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/*", route)
+            for name in PAGES:
+                results[name] = _visit(page, site_url + name + ".html", screenshots / f"{name.replace('/', '_')}.png")
+        finally:
+            browser.close()
+    return results, external, katex_versions
+
+
+def _visit(page, url, screenshot):
+    visit = Visit()
+    listeners = {
+        "console": lambda message: visit.console_errors.append(message.text) if message.type == "error" else None,
+        "pageerror": lambda error: visit.console_errors.append(f"uncaught: {error}"),
+        "requestfailed": lambda request: visit.failed_requests.append(f"{request.url}: {request.failure}"),
+        "response": lambda response: visit.failed_requests.append(f"{response.url}: HTTP {response.status}")
+        if response.status >= 400 else None,
+    }
+    for event, listener in listeners.items():
+        page.on(event, listener)
+    page.goto(url, wait_until="networkidle")
+
+    visit.images = page.eval_on_selector_all(
+        "img", "images => images.map(i => ({src: i.currentSrc, alt: i.alt, ok: i.complete && i.naturalWidth > 0}))"
+    )
+    visit.links = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    visit.ids = set(page.eval_on_selector_all("[id]", "nodes => nodes.map(n => n.id)"))
+    visit.math_total = page.locator("span.math").count()
+    visit.math_rendered = page.locator("span.math:has(.katex)").count()
+    visit.katex_errors = page.locator(".katex-error").count()
+    visit.formulas = page.locator(".formula .katex-display").count()
+    visit.katex_loaded = page.evaluate("typeof window.katex !== 'undefined'")
+    visit.metrics_methods = page.eval_on_selector_all(
+        "#results-metrics table tbody tr", "rows => rows.map(r => r.querySelector('td').textContent.trim())"
+    )
+    page.screenshot(path=str(screenshot), full_page=True)
+
+    for event, listener in listeners.items():
+        page.remove_listener(event, listener)
+    return visit
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_console_clean(visits, name):
+    visit = visits[0][name]
+    assert visit.console_errors == []
+    assert visit.failed_requests == []
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_images_load(visits, name):
+    for image in visits[0][name].images:
+        assert image["ok"], f"broken image {image['src']}"
+        assert image["alt"].strip(), f"image without alt text: {image['src']}"
+
+
+def test_figures_page_shows_figures(visits):
+    sources = [Path(urlsplit(image["src"]).path).name for image in visits[0]["report/figures"].images]
+    assert {"target.svg", "zoom.svg", "residuals.svg", "test_mse_per_seed.svg", "fit_kan_numeric.svg"} <= set(sources)
+
+
+def test_links_resolve(visits, site_url):
+    from playwright.sync_api import sync_playwright
+
+    pages, external = visits[0], []
+    local = {}
+    for name, visit in pages.items():
+        for link in visit.links:
+            target, fragment = urldefrag(link)
+            if link.startswith(site_url):
+                local.setdefault(target, set()).add((name, fragment))
+            elif urlsplit(link).scheme in ("http", "https"):
+                external.append(link)
+
+    with sync_playwright() as playwright:
+        request = playwright.request.new_context()
+        try:
+            for target, sources in sorted(local.items()):
+                response = request.get(target)
+                assert response.status == 200, f"{target}, linked from {sorted(sources)}: HTTP {response.status}"
+                body = response.text() if target.endswith(".html") else ""
+                for source, fragment in sources:
+                    if fragment and body:
+                        assert f'id="{fragment}"' in body, f"{source} links to {target}#{fragment}, which has no such id"
+        finally:
+            request.dispose()
+    # The site links to no other host; a link added to one would be checked by hand, since this machine is offline.
+    assert external == []
+
+
+def test_results_table_one_row_per_method(visits):
+    assert visits[0]["report/results"].metrics_methods == list(DEFAULT_METHODS)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_formulas_render_with_katex(visits, name):
+    visit = visits[0][name]
+    assert visit.katex_errors == 0
+    assert visit.math_rendered == visit.math_total
+    assert visit.formulas == EXPECTED_FORMULAS.get(name, 0)
+    if visit.math_total:
+        assert visit.katex_loaded
+
+
+def test_katex_version_served(visits):
+    _, _, versions = visits
+    assert versions == {KATEX_VERSION}
+
+
+def test_no_other_hosts_requested(visits):
+    _, external, _ = visits
+    assert external == []
+
+
+def test_screenshot_of_every_page(visits, screenshots):
+    for name in PAGES:
+        path = screenshots / f"{name.replace('/', '_')}.png"
+        assert path.read_bytes().startswith(b"\x89PNG"), path
