@@ -3,9 +3,9 @@
 The site is rendered once from fake results and served from 127.0.0.1 by a
 server that the tests start. The pages load KaTeX from a CDN, which this
 machine cannot reach, so the browser's requests for it are served from
-the npm package of the same version, fetched with ``npm pack`` and checked
-against the registry's SHA-512. Every other request that does not go to
-the local server is aborted and reported.
+the npm package of the same version. ``npm pack`` fetches that package
+once, and the tarball is checked against the registry's SHA-512. Every
+other request that does not go to the local server is aborted and reported.
 
 Chromium comes from Debian's ``chromium`` package. Without it, or without
 npm, the tests skip locally and fail under CI (where the CI variable is
@@ -61,7 +61,7 @@ def require(condition, reason):
 
 @dataclass
 class Visit:
-    """What the browser saw on one page."""
+    """The console errors, failed requests, images, links, ids, math and metrics rows that the browser found on one page."""
 
     console_errors: list = field(default_factory=list)
     failed_requests: list = field(default_factory=list)
@@ -84,20 +84,32 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def katex_dist(tmp_path_factory):
-    """The dist folder of the npm package katex at KATEX_VERSION, unpacked from a checked tarball."""
-    npm = shutil.which("npm")
-    require(npm, "npm is not installed, and the test serves KaTeX from its npm package")
-    folder = tmp_path_factory.mktemp("katex")
-    packed = subprocess.run([npm, "pack", f"katex@{KATEX_VERSION}", "--pack-destination", str(folder), "--silent"],
-                            capture_output=True, text=True, timeout=180, check=False)
-    assert packed.returncode == 0, f"npm pack katex@{KATEX_VERSION} failed: {packed.stderr}"
+def katex_dist(request, tmp_path_factory):
+    """The dist folder of the npm package katex at KATEX_VERSION, unpacked from a checked tarball.
+
+    The tarball is kept in pytest's cache, when the cache is on, so later
+    runs ask the registry again only if the kept file fails the check.
+    """
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir(f"katex-{KATEX_VERSION}") if cache is not None else tmp_path_factory.mktemp("katex")
     tarball = folder / f"katex-{KATEX_VERSION}.tgz"
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
-    assert digest == KATEX_INTEGRITY, f"{tarball} does not match the registry's integrity value"
+    if not (tarball.is_file() and _integrity(tarball) == KATEX_INTEGRITY):
+        npm = shutil.which("npm")
+        require(npm, "npm is not installed, and the test serves KaTeX from its npm package")
+        command = [npm, "pack", f"katex@{KATEX_VERSION}", "--pack-destination", str(folder), "--silent"]
+        packed = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+        assert packed.returncode == 0, f"npm pack katex@{KATEX_VERSION} failed: {packed.stderr}"
+        assert _integrity(tarball) == KATEX_INTEGRITY, f"{tarball} does not match the registry's integrity value"
+
+    unpacked = tmp_path_factory.mktemp("katex-package")
     with tarfile.open(tarball) as archive:
-        archive.extractall(folder, filter="data")
-    return folder / "package" / "dist"
+        archive.extractall(unpacked, filter="data")
+    return unpacked / "package" / "dist"
+
+
+def _integrity(path):
+    """Return the npm integrity value (SHA-512, base64) of the file at ``path``."""
+    return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +143,11 @@ def screenshots(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def visits(chromium, katex_dist, site_url, screenshots):
-    """Load every page once in headless Chromium and return what it saw, keyed by page, and the KaTeX versions asked for."""
+    """Load every page once in headless Chromium.
+
+    Returns what the browser saw on each page, keyed by page, the requests to
+    other hosts that were aborted, and the KaTeX versions that pages requested.
+    """
     from playwright.sync_api import sync_playwright
 
     external, katex_versions = [], set()
@@ -243,7 +259,7 @@ def test_links_resolve(visits, site_url):
                         assert f'id="{fragment}"' in body, f"{source} links to {target}#{fragment}, which has no such id"
         finally:
             request.dispose()
-    # The site links to no other host; a link added to one would be checked by hand, since this machine is offline.
+    # The site links to no other host. This machine is offline, so a link to another host must be checked by hand.
     assert external == []
 
 
