@@ -46,25 +46,32 @@ _DEFAULT = {
         "base_seed": 0,
         "methods": list(METHOD_NAMES),
         # Worker processes, each running whole repetitions. This changes
-        # the wall time only: it is not part of any run's cache key.
-        "workers": 2,
+        # the wall time only: it is not part of any run's cache key. Each
+        # run already uses 2 threads (methods.kan.torch_threads and
+        # methods.operon.n_threads), so one worker keeps 2 cores busy.
+        "workers": 1,
     },
     "methods": {
         "kan": {
             "width": [1, 12, 3, 1],
             "k": 3,
             "grids": [40, 60, 90, 120, 150],
-            "adam_steps": 200,
+            # Budgets per grid stage, sized so that five repetitions of all
+            # methods fit in about 30 minutes on 2 cores with the fast path.
+            "adam_steps": 50,
             "adam_lr": 0.01,
-            "lbfgs_steps": 20,
+            "lbfgs_steps": 15,
             "lbfgs_max_iter": 20,
-            "lbfgs_history": 10,
+            "lbfgs_history": 50,
             "grid_update_steps": 50,
-            "grid_updates": 10,
+            "grid_updates": 5,
             "retry_lr_factor": 0.1,
             # Evaluate splines with bench.methods.kan_fast (same values as
             # pykan's B_batch, much faster); false uses pykan's own path.
             "fast_splines": True,
+            # Measured here at grid 150 on 12,000 samples: 2 threads in one
+            # process ran 20 passes/s, two 1-thread processes 15 in all.
+            "torch_threads": 2,
         },
         "kan_symbolic": {
             "lib": ["sin", "x", "x^2"],
@@ -91,11 +98,13 @@ _DEFAULT = {
             "population_size": 1000,
             "generations": 1000,
             # pyoperon's default is 1,000,000 evaluations, which took about
-            # 5 minutes per run on 12,000 samples here; this budget keeps
-            # the ten Operon runs of the default profile near 10 minutes.
+            # 5 minutes per run on 12,000 samples here with one thread; this
+            # budget takes about 25 s with two.
             "max_evaluations": 200000,
             "max_length": 50,
-            "n_threads": 1,
+            # Operon's results are the same for 1 and 2 threads with the same
+            # seed (checked here on one default-profile run).
+            "n_threads": 2,
             "max_time_s": 600,
         },
     },
@@ -231,6 +240,7 @@ SCHEMA = {
             "grid_updates": Field(INT, _non_negative_int, "a non-negative integer"),
             "retry_lr_factor": Field(NUMBER, lambda v: 0 < v < 1, "a factor strictly between 0 and 1"),
             "fast_splines": Field((bool,), None, "true or false"),
+            "torch_threads": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
         },
         "kan_symbolic": {
             "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),

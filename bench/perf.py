@@ -121,7 +121,7 @@ def run_perf(config, grids, samples, repeats, time_run=True):
     """Measure every grid and, unless ``time_run`` is false, one full KAN run; return the report dict."""
     import torch
 
-    with _float64():
+    with _float64(config["methods"]["kan"]["torch_threads"]):
         rate = matmul_flops_per_second()
         rows = []
         for grid in grids:
@@ -133,7 +133,7 @@ def run_perf(config, grids, samples, repeats, time_run=True):
     report = {
         "grids": rows,
         "matmul_flops_per_second": rate,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": config["methods"]["kan"]["torch_threads"],
         "machine": provenance.machine(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -144,10 +144,10 @@ def run_perf(config, grids, samples, repeats, time_run=True):
     return report
 
 
-def _float64():
+def _float64(threads):
     from bench.methods.kan_training import float64_deterministic
 
-    return float64_deterministic()
+    return float64_deterministic(threads)
 
 
 def format_report(report):

@@ -82,7 +82,8 @@ class KANNumeric(Method):
         from bench.methods import kan_training
 
         settings = self.settings
-        with kan_training.float64_deterministic(), isolated_global_rng(task.seed), _pykan_output_to_log():
+        with kan_training.float64_deterministic(settings["torch_threads"]), isolated_global_rng(task.seed), \
+                _pykan_output_to_log():
             x_train, y_train = _column(task.x_train), _column(task.y_train)
             model = kan_training.build_model(settings, settings["grids"][0], task.seed)
             stages = []
@@ -195,7 +196,8 @@ class KANSymbolic(Method):
     def fit(self, task, upstream=None):
         from bench.methods import kan_training
 
-        with kan_training.float64_deterministic(), isolated_global_rng(task.seed), _pykan_output_to_log():
+        threads = self.settings["kan"]["torch_threads"]
+        with kan_training.float64_deterministic(threads), isolated_global_rng(task.seed), _pykan_output_to_log():
             numeric = rebuild_model(self.settings["kan"], upstream.arrays, task.seed)
             x_train, y_train = _column(task.x_train), _column(task.y_train)
             model, expression, refit_mse = symbolic_copy(numeric, x_train, y_train, self.settings)

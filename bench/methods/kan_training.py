@@ -22,19 +22,19 @@ class Diverged(Exception):
 
 
 @contextlib.contextmanager
-def float64_deterministic():
-    """Use float64, deterministic algorithms and one thread for a block, then restore torch's settings.
+def float64_deterministic(threads=1):
+    """Use float64, deterministic algorithms and ``threads`` torch threads for a block, then restore torch's settings.
 
-    One thread keeps the order of floating-point reductions, and so the
-    results to the last bit, independent of the machine's core count;
-    repetitions run in parallel processes instead.
+    A fixed thread count fixes how reductions are split, and so the results
+    to the last bit, whatever the machine's core count. The count is a
+    setting of the method, part of its cache key.
     """
     previous_dtype = torch.get_default_dtype()
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     previous_threads = torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
     torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
