@@ -12,7 +12,7 @@ prediction arrays, which are too large to commit::
         figures/figures.json each figure's section, caption and alt text
 
 The report reads a bundle like a results folder (``load_results`` checks
-the checksums first) and takes its figures from ``figures/``; every table
+the checksums first) and takes its figures from ``figures/``. Every table
 and page is written again from runs.csv, manifest.json and the records, so
 a change to the report's code shows on the next render. Exporting the same
 results twice gives the same bytes.

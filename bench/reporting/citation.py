@@ -76,10 +76,10 @@ def citation_section(citation, profile, commit, results_date):
 
 def _author(author):
     if author.get("family-names"):
-        given = author.get("given-names")
+        given_names = author.get("given-names")
         particle = author.get("name-particle")
         family = " ".join(part for part in (particle, author["family-names"]) if part)
-        return _latex(f"{family}, {given}" if given else family)
+        return _latex(f"{family}, {given_names}" if given_names else family)
     if author.get("name"):
         return "{" + _latex(author["name"]) + "}"
     raise DataError(f"a CITATION.cff author has neither family-names nor name: {author!r}")

@@ -42,8 +42,8 @@ def write_report(results_dir, out_dir, citation_file=None):
     is ever left half written. Files that an earlier report wrote and this
     one does not are deleted. Links and image paths in the Markdown are
     relative to the parent of ``out_dir``, where the report's pages live,
-    because an include resolves relative paths from the including page;
-    the includes of the Overview page, one folder up, have their own.
+    because an include resolves relative paths from the including page.
+    The includes of the Overview page, one folder up, contain no links.
 
     Returns the paths written, sorted. Raises NoResultsError when
     ``runs.csv`` or ``manifest.json`` is missing, and DataError when a stored
