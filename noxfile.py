@@ -22,6 +22,13 @@ def render(session):
 
 
 @nox.session
+def publish(session):
+    """Copy a profile's stored runs and figures into published/<profile>/ for committing (pass --profile after --)."""
+    session.install("-e", ".[render]")
+    session.run("python", "-m", "bench", "publish", *session.posargs)
+
+
+@nox.session
 def perf(session):
     """Time stock pykan against the fast spline path and one default-profile KAN run (not part of test)."""
     session.install("-e", ".[methods]")

@@ -34,7 +34,8 @@ def _add_profile(parser):
     parser.add_argument("--profile", default="default",
                         help=f"named configuration: {', '.join(config_module.PROFILES)} (default: default)")
     parser.add_argument("--results-dir", type=Path, default=None,
-                        help="folder of stored runs (default: results/<profile>)")
+                        help="folder of stored runs (default: results/<profile>; render falls back to the committed "
+                             "published/<profile>)")
 
 
 def build_parser():
@@ -55,6 +56,9 @@ def build_parser():
 
     render = commands.add_parser("render", help="write the report from stored runs, then render the site into _site/")
     _add_profile(render)
+
+    publish = commands.add_parser("publish", help="copy a profile's runs, records, manifest and figures into published/<profile>/")
+    _add_profile(publish)
 
     perf = commands.add_parser("perf", help="time stock pykan against the fast spline path and one default KAN run")
     perf.add_argument("--grids", default="40,90,150", help="comma-separated grid sizes to time (default: 40,90,150)")
@@ -111,14 +115,22 @@ def _command_report(args):
 
 
 def _command_render(args):
-    from bench.render import render_site
+    from bench.render import build_site
 
     if not Path("_quarto.yml").is_file():
         raise UsageError(f"no _quarto.yml in {Path.cwd()}; run 'python -m bench render' from the project's root folder.")
-    args.out = DEFAULT_GENERATED_DIR
-    _command_report(args)
-    renderer = render_site(Path.cwd())
-    print(f"render: site written to _site/ with {renderer}")
+    config_module.load_config(args.profile)
+    source, renderer = build_site(Path.cwd(), args.profile, args.results_dir)
+    print(f"render: site written to _site/ from {source} with {renderer}")
+    return 0
+
+
+def _command_publish(args):
+    from bench.reporting import PUBLISHED_ROOT, export_bundle
+
+    config_module.load_config(args.profile)
+    exported = export_bundle(_results_dir(args), PUBLISHED_ROOT / args.profile)
+    print(f"publish: wrote {len(exported.files)} files ({exported.size} bytes) to {exported.directory}")
     return 0
 
 
@@ -156,6 +168,7 @@ COMMANDS = {
     "run": _command_run,
     "report": _command_report,
     "render": _command_render,
+    "publish": _command_publish,
     "perf": _command_perf,
     "profiles": _command_profiles,
 }

@@ -143,8 +143,13 @@ def run_benchmark(config, profile, results_dir, methods=None, command=None):
 
     listed = set(config["run"]["methods"]) | selected
     write_runs_csv(results_dir, store, [run for run in planned if run.method in listed])
-    write_manifest(results_dir, profile, config, planned, command)
+    write_manifest(results_dir, profile, config, planned, command, keep_unchanged=not summary.counts["written"])
     return summary
+
+
+def _same_outcome(stored, record):
+    fields = ("status", "stage", "reason")
+    return record["status"] != "ok" and all(stored.get(name) == record[name] for name in fields)
 
 
 def _make_split(config):
@@ -209,8 +214,13 @@ def _reuse_or_compute(run, adapter, split, store, upstream, summary):
 
     upstream_arrays = store.load_arrays(upstream["key"]) if upstream and upstream["status"] == "ok" else None
     record, arrays = execution.execute(run, adapter, split, upstream, upstream_arrays)
-    store.save(record, arrays)
     summary.counts["computed" if record["status"] == "ok" else record["status"]] += 1
+    if stored is not None and _same_outcome(stored, record):
+        # A failure or unavailability seen again keeps its first record, so
+        # that a rerun leaves the stored results byte for byte as they were.
+        return stored
+    store.save(record, arrays)
+    summary.counts["written"] += 1
     seconds = f" in {record['seconds']:.2f} s" if record["seconds"] is not None else ""
     reason = f": {record['reason']}" if record["reason"] else ""
     logger.info("%s repetition %d: %s%s%s", run.method, run.repetition, record["status"], seconds, reason)
@@ -237,8 +247,13 @@ def _csv_row(record):
     return row
 
 
-def write_manifest(results_dir, profile, config, planned, command=None):
-    """Write ``manifest.json``: the configuration, versions and machine behind the stored runs."""
+def write_manifest(results_dir, profile, config, planned, command=None, keep_unchanged=False):
+    """Write ``manifest.json``: the configuration, versions and machine behind the stored runs.
+
+    With ``keep_unchanged``, an existing manifest that differs only in its
+    date, commit and command line is left as it is, so that a bench that
+    wrote no record changes no file.
+    """
     versions = {}
     for run in planned:
         versions.update(run.versions)
@@ -253,4 +268,25 @@ def write_manifest(results_dir, profile, config, planned, command=None):
         "versions": versions,
         "machine": provenance.machine(),
     }
-    write_atomic(results_dir / "manifest.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    path = results_dir / "manifest.json"
+    if keep_unchanged and _same_manifest(path, manifest):
+        return
+    write_atomic(path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
+MANIFEST_VOLATILE_FIELDS = ("written_at", "git_commit", "command")
+
+
+def _stable_part(manifest):
+    return {key: value for key, value in manifest.items() if key not in MANIFEST_VOLATILE_FIELDS}
+
+
+def _same_manifest(path, manifest):
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    if not isinstance(existing, dict):
+        return False
+    # The round trip through JSON turns tuples into lists, as on disk.
+    return _stable_part(existing) == json.loads(json.dumps(_stable_part(manifest)))

@@ -203,3 +203,18 @@ def test_workers_do_not_change_results(tmp_path, tiny_overrides):
         tables.append([[row[name] for name in columns] for row in read_statuses(tmp_path / f"w{workers}")])
     assert len(tables[0]) == 4
     assert tables[0] == tables[1]
+
+
+def test_rerun_leaves_files_unchanged(tmp_path, tiny_overrides, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    monkeypatch.delenv("PYTHON_JULIAPKG_EXE", raising=False)
+    tiny_overrides["run"]["methods"] = ["operon_direct", "pysr_direct"]
+    config = config_module.load_config("quick", tiny_overrides)
+    runner.run_benchmark(config, "quick", tmp_path / "r", command="first")
+    before = {path: path.read_bytes() for path in (tmp_path / "r").rglob("*") if path.is_file()}
+
+    again = runner.run_benchmark(config, "quick", tmp_path / "r", command="second")
+    after = {path: path.read_bytes() for path in (tmp_path / "r").rglob("*") if path.is_file()}
+    assert again.counts["unavailable"] == 1
+    assert again.counts["reused"] == 1
+    assert after == before
