@@ -50,6 +50,9 @@ _DEFAULT = {
         # run already uses 2 threads (methods.kan.torch_threads and
         # methods.operon.n_threads), so one worker keeps 2 cores busy.
         "workers": 1,
+        # Wall-clock limit of one run; a run past it is recorded as failed.
+        # Not part of the cache key.
+        "time_limit_s": 3600,
     },
     "methods": {
         "kan": {
@@ -114,7 +117,7 @@ _DEFAULT = {
 def _quick():
     profile = copy.deepcopy(_DEFAULT)
     profile["signal"]["sampling_rate_hz"] = 1500
-    profile["run"]["repetitions"] = 2
+    profile["run"].update(repetitions=2, time_limit_s=600)
     profile["methods"]["kan"].update(
         width=[1, 4, 1],
         grids=[5, 10], adam_steps=30, lbfgs_steps=3, lbfgs_max_iter=10, grid_update_steps=10, grid_updates=2
@@ -225,6 +228,7 @@ SCHEMA = {
         "base_seed": Field(INT, _non_negative_int, "a non-negative integer"),
         "methods": Field((list,), _is_method_list, f"a non-empty list of distinct names from {list(METHOD_NAMES)}"),
         "workers": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
+        "time_limit_s": Field(NUMBER, lambda v: v > 0, "a positive number of seconds"),
     },
     "methods": {
         "kan": {

@@ -7,6 +7,7 @@ key of the run it builds on. Paths, verbosity and key order do not enter.
 """
 
 import concurrent.futures
+import contextlib
 import csv
 import datetime
 import hashlib
@@ -14,6 +15,8 @@ import io
 import json
 import logging
 import multiprocessing
+import signal as signal_module
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -201,30 +204,74 @@ def run_batch(config, results_dir, methods, batch):
     records = {}
     for run in batch:
         upstream = records.get(run.upstream_key) if run.upstream_key else None
-        records[run.key] = _reuse_or_compute(run, adapters[run.method], split, store, upstream, summary)
+        records[run.key] = _reuse_or_compute(run, adapters[run.method], split, store, upstream, summary,
+                                             config["run"]["time_limit_s"])
     return summary.counts
 
 
-def _reuse_or_compute(run, adapter, split, store, upstream, summary):
-    stored = store.load(run.key)
-    if stored is not None and stored["status"] == "ok":
-        logger.info("%s repetition %d: reused stored run %s", run.method, run.repetition, run.key)
-        summary.counts["reused"] += 1
-        return stored
+def _reuse_or_compute(run, adapter, split, store, upstream, summary, time_limit):
+    # The lock keeps two benches on one folder from computing the same run
+    # at once; the second one finds the first one's record when it gets it.
+    with store.lock(run.key):
+        stored = store.load(run.key)
+        if stored is not None and stored["status"] == "ok":
+            logger.info("%s repetition %d: reused stored run %s", run.method, run.repetition, run.key)
+            summary.counts["reused"] += 1
+            return stored
 
-    upstream_arrays = store.load_arrays(upstream["key"]) if upstream and upstream["status"] == "ok" else None
-    record, arrays = execution.execute(run, adapter, split, upstream, upstream_arrays)
-    summary.counts["computed" if record["status"] == "ok" else record["status"]] += 1
-    if stored is not None and _same_outcome(stored, record):
-        # A failure or unavailability seen again keeps its first record, so
-        # that a rerun leaves the stored results byte for byte as they were.
-        return stored
-    store.save(record, arrays)
-    summary.counts["written"] += 1
-    seconds = f" in {record['seconds']:.2f} s" if record["seconds"] is not None else ""
-    reason = f": {record['reason']}" if record["reason"] else ""
-    logger.info("%s repetition %d: %s%s%s", run.method, run.repetition, record["status"], seconds, reason)
-    return record
+        upstream_arrays = store.load_arrays(upstream["key"]) if upstream and upstream["status"] == "ok" else None
+        record, arrays = _execute_with_limit(run, adapter, split, upstream, upstream_arrays, time_limit)
+        summary.counts["computed" if record["status"] == "ok" else record["status"]] += 1
+        seconds = f" in {record['seconds']:.2f} s" if record["seconds"] is not None else ""
+        reason = f": {record['reason']}" if record["reason"] else ""
+        logger.info("%s repetition %d: %s%s%s", run.method, run.repetition, record["status"], seconds, reason)
+        if stored is not None and _same_outcome(stored, record):
+            # A failure or unavailability seen again keeps its first record, so
+            # that a rerun leaves the stored results byte for byte as they were.
+            return stored
+        store.save(record, arrays)
+        summary.counts["written"] += 1
+        return record
+
+
+class RunTimedOut(BaseException):
+    """A run passed its time limit. A BaseException, so that adapters' own handlers do not catch it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise RunTimedOut in this block after ``seconds`` of wall time.
+
+    NOTE: the limit is checked between Python operations, so a long call
+    into native code (one Operon search, one LAPACK solve) ends first.
+    Operon's own max_time_s bounds its search.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        logger.warning("the time limit works only in a process's main thread; running without it")
+        yield
+        return
+
+    def expire(signum, frame):
+        raise RunTimedOut()
+
+    previous = signal_module.signal(signal_module.SIGALRM, expire)
+    signal_module.setitimer(signal_module.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal_module.setitimer(signal_module.ITIMER_REAL, 0)
+        signal_module.signal(signal_module.SIGALRM, previous)
+
+
+def _execute_with_limit(run, adapter, split, upstream, upstream_arrays, time_limit):
+    try:
+        with _time_limit(time_limit):
+            return execution.execute(run, adapter, split, upstream, upstream_arrays)
+    except RunTimedOut:
+        record = execution.base_record(run, "failed", f"the run exceeded run.time_limit_s = {time_limit} s; "
+                                       "raise the limit or lower the method's budget", "time limit")
+        record["seconds"] = float(time_limit)
+        return record, None
 
 
 def write_runs_csv(results_dir, store, planned):

@@ -11,7 +11,9 @@ The arrays are written before the record, so a record on disk always has
 its arrays: the record is the commit marker. Nothing is ever pickled.
 """
 
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import json
 import logging
@@ -69,6 +71,22 @@ class RunStore:
 
     def arrays_path(self, key):
         return self.arrays / f"{key}.npz"
+
+    @contextlib.contextmanager
+    def lock(self, key):
+        """Hold an exclusive lock on run ``key`` across processes (fcntl.flock) for a block."""
+        path = self.root / "locks" / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("run %s is being computed by another process; waiting for it", key)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def save(self, record, arrays=None):
         """Store ``record`` (a dict with a ``key``) and its ``arrays`` (name to ndarray)."""

@@ -218,3 +218,40 @@ def test_rerun_leaves_files_unchanged(tmp_path, tiny_overrides, monkeypatch):
     assert again.counts["unavailable"] == 1
     assert again.counts["reused"] == 1
     assert after == before
+
+
+def test_time_limit_fails_run(tmp_path, tiny_overrides, monkeypatch):
+    import time
+
+    def slow(self, task, upstream=None):
+        time.sleep(5)
+
+    monkeypatch.setattr(OperonDirect, "fit", slow)
+    tiny_overrides["run"]["time_limit_s"] = 0.2
+    summary = runner.run_benchmark(operon_only(tiny_overrides), "quick", tmp_path / "r")
+    row = read_statuses(tmp_path / "r")[0]
+    assert summary.failed == 1
+    assert row["status"] == "failed"
+    assert row["stage"] == "time limit"
+    assert "run.time_limit_s = 0.2 s" in row["reason"]
+
+
+def test_locked_run_waits_for_holder(tmp_path, tiny_overrides):
+    import threading
+
+    config = operon_only(tiny_overrides)
+    runner.prepare_results_dir(tmp_path / "r")
+    store = RunStore(tmp_path / "r")
+    _, planned = runner.plan_runs(config)
+    finished = threading.Event()
+
+    def bench_in_thread():
+        runner.run_benchmark(config, "quick", tmp_path / "r")
+        finished.set()
+
+    with store.lock(planned[-1].key):
+        worker = threading.Thread(target=bench_in_thread)
+        worker.start()
+        assert not finished.wait(1.0)
+    worker.join(timeout=60)
+    assert finished.is_set()
