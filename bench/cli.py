@@ -65,8 +65,9 @@ def build_parser():
     perf.add_argument("--samples", type=int, default=12000, help="samples per pass (default: 12000)")
     perf.add_argument("--repeats", type=int, default=3, help="timed passes per grid and path; the best counts (default: 3)")
     perf.add_argument("--no-run", action="store_true", help="skip timing one default-profile KAN numeric run")
-    perf.add_argument("--out", type=Path, default=Path("results") / "perf.json",
-                      help="JSON file for the figures (default: results/perf.json)")
+    perf.add_argument("--out", type=Path, default=DEFAULT_RESULTS_ROOT / "default" / "perf.json",
+                      help="JSON file for the figures (default: results/default/perf.json, which the report "
+                           "and the published bundle include)")
 
     commands.add_parser("profiles", help="list the profiles")
     return parser
@@ -145,13 +146,14 @@ def _positive_ints(text, option):
 
 
 def _command_perf(args):
-    from bench import perf
+    from bench import perf, runner
 
     grids = _positive_ints(args.grids, "--grids")
     if args.samples < 10 or args.repeats < 1:
         raise UsageError("--samples must be at least 10 and --repeats at least 1.")
     report = perf.run_perf(config_module.load_config("default"), grids, args.samples, args.repeats,
                            time_run=not args.no_run)
+    runner.prepare_results_dir(args.out.parent)
     for line in perf.format_report(report):
         print(line)
     print(f"perf: figures written to {perf.write_report(report, args.out)}")

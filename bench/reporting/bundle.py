@@ -29,6 +29,7 @@ from pathlib import Path
 from bench.errors import BenchError, DataError
 from bench.reporting.figures import FIGURES_FOLDER, FIGURES_INDEX, build_figures, figures_index
 from bench.reporting.results import BUNDLE_INDEX, load_results, publish_command
+from bench.reporting.speed import PERF_FILE
 from bench.signal import target_expression
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ def bundle_files(results):
     }
     for key in results.runs["key"]:
         files[f"records/{key}.json"] = results.record_bytes(key)
+    if (results.directory / PERF_FILE).is_file():
+        files[PERF_FILE] = (results.directory / PERF_FILE).read_bytes()
     for figure in figures:
         files[f"{FIGURES_FOLDER}/{figure.name}"] = figure.svg
 

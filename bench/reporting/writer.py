@@ -14,6 +14,7 @@ from bench.reporting.formulas import formulas_section, true_formula_section
 from bench.reporting.overview import answer_paragraph, banner, machine_section
 from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
 from bench.reporting.results import load_results
+from bench.reporting.speed import speed_section
 from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables
 from bench.signal import target_expression
 
@@ -108,6 +109,7 @@ def build_report(results, prefix, citation_file=None):
         "config.md": config_section(results),
         "environment.md": environment_section(results),
         "citation.md": _citation_markdown(results, citation_file),
+        "speed.md": speed_section(results.directory),
         # Downloads.
         "downloads.md": downloads_section(downloads, downloads_prefix),
         "records.md": records_section(results.runs, downloads_prefix),

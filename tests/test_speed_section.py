@@ -1,0 +1,31 @@
+import json
+
+import pytest
+
+from bench.errors import DataError
+from bench.reporting.speed import speed_section
+
+
+def perf_report():
+    row = {"grid": 150, "samples": 12000, "stock_seconds": 3.2, "fast_seconds": 0.05, "speedup": 64.0,
+           "lower_bound_seconds": 0.0005, "max_abs_output_difference": 0.0}
+    return {"grids": [row], "torch_threads": 2, "machine": {"cpu": "Test CPU", "cores": 2}, "torch": "2.13.0",
+            "code": "0.1.0+abc", "default_kan_run": {"seconds": 215.9, "mse_test": 1.2e-5}}
+
+
+def test_speed_table_rows(tmp_path):
+    (tmp_path / "perf.json").write_text(json.dumps(perf_report()))
+    text = speed_section(tmp_path)
+    assert "| 150 | 12,000 | 3.200 | 0.0500 | 64.0× |" in text
+    assert "Test CPU" in text
+    assert "took 216 s" in text
+
+
+def test_speed_missing_says_command(tmp_path):
+    assert "`nox -s perf` writes them" in speed_section(tmp_path)
+
+
+def test_speed_invalid_file_rejected(tmp_path):
+    (tmp_path / "perf.json").write_text(json.dumps({"grids": [{"grid": 40}]}))
+    with pytest.raises(DataError, match="not a perf report"):
+        speed_section(tmp_path)
