@@ -211,7 +211,7 @@ def run_batch(config, results_dir, methods, batch):
 
 def _reuse_or_compute(run, adapter, split, store, upstream, summary, time_limit):
     # The lock keeps two benches on one folder from computing the same run
-    # at once; the second one finds the first one's record when it gets it.
+    # at once. The second one waits, then finds the first one's record.
     with store.lock(run.key):
         stored = store.load(run.key)
         if stored is not None and stored["status"] == "ok":

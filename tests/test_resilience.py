@@ -57,8 +57,8 @@ def read_rows(results):
 def test_killed_bench_keeps_finished_runs(tmp_path):
     results = tmp_path / "results"
     survivors = []
-    # Kill points spread over the bench; each run of the tiny config takes
-    # a fraction of a second after the imports, so later points land mid-way.
+    # Kill points spread over the bench. Each run of the tiny config takes a
+    # fraction of a second after the imports, so the later points land mid-way.
     for delay in (2.0, 4.0, 6.0):
         process = start_bench(tmp_path, results)
         time.sleep(delay)
