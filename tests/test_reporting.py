@@ -26,6 +26,7 @@ from bench.reporting.tomlwriter import dumps
 from bench.signal import target_expression
 from bench.store import RunStore
 from test_site_support import (
+    fake_key,
     COMMIT,
     FAILED_REASON,
     KAN_MSE_TEST,
@@ -257,7 +258,7 @@ def test_per_seed_failed_run_reason(report):
 def test_per_seed_ok_run_metrics(report):
     first = table_rows(read(report, "per_seed.md"), "`kan_numeric`")[0]
     assert first[1:5] == ["0", "1900000000", f"{KAN_MSE_TEST[0]:.2e}", f"{KAN_R2_TEST[0]:.6f}"]
-    assert first[7] == "[JSON](_generated/downloads/records/kan_numeric-0.json)"
+    assert first[7] == f"[JSON](_generated/downloads/records/{fake_key('kan_numeric', 0)}.json)"
 
 
 # Formulas.
@@ -381,7 +382,7 @@ def test_settings_from_manifest(report):
 
 
 def test_settings_record_mismatch_listed(results, tmp_path):
-    resave_record(results, "kan_numeric-1", settings={"width": [1, 9, 1]})
+    resave_record(results, fake_key("kan_numeric", 1), settings={"width": [1, 9, 1]})
     out = tmp_path / "out"
     write_report(results, out)
     assert "other settings than the configuration above: `kan_numeric` repetition 1" in read(out, "settings.md")
@@ -469,7 +470,7 @@ def test_downloads_copy_stored_files(report, stored_results):
     downloads = report / "downloads"
     assert (downloads / "runs.csv").read_bytes() == (stored_results / "runs.csv").read_bytes()
     assert (downloads / "manifest.json").read_bytes() == (stored_results / "manifest.json").read_bytes()
-    for key in ("kan_numeric-0", "kan_symbolic-1", "pysr_direct-0"):
+    for key in (fake_key("kan_numeric", 0), fake_key("kan_symbolic", 1), fake_key("pysr_direct", 0)):
         stored = (stored_results / "records" / f"{key}.json").read_bytes()
         assert (downloads / "records" / f"{key}.json").read_bytes() == stored
     assert "[`runs.parquet`](_generated/downloads/runs.parquet)" in read(report, "downloads.md")
@@ -490,7 +491,7 @@ def test_downloads_archive_contents(report):
         names = archive.namelist()
         assert archive.read("runs.csv") == (report / "downloads" / "runs.csv").read_bytes()
     assert names == sorted(names)
-    assert {"runs.csv", "manifest.json", "config.toml", "records/kan_numeric-0.json"} <= set(names)
+    assert {"runs.csv", "manifest.json", "config.toml", f"records/{fake_key('kan_numeric', 0)}.json"} <= set(names)
     assert "runs.parquet" not in names
 
 
@@ -500,15 +501,15 @@ def test_records_table_links_every_run(report):
 
 
 def test_changed_record_raises(results, tmp_path):
-    path = results / "records" / "kan_numeric-0.json"
+    path = results / "records" / f"{fake_key('kan_numeric', 0)}.json"
     path.write_text(path.read_text(encoding="utf-8").replace("Fake CPU", "Other CPU"), encoding="utf-8")
     with pytest.raises(DataError, match="does not match its checksum"):
         write_report(results, tmp_path / "out")
 
 
 def test_missing_record_raises(results, tmp_path):
-    (results / "records" / "pysr_direct-1.json").unlink()
-    with pytest.raises(DataError, match=r"pysr_direct-1\.json is missing.*nox -s bench -- --profile fake"):
+    (results / "records" / f"{fake_key('pysr_direct', 1)}.json").unlink()
+    with pytest.raises(DataError, match=rf"{fake_key('pysr_direct', 1)}\.json is missing.*nox -s bench -- --profile fake"):
         write_report(results, tmp_path / "out")
 
 
@@ -526,7 +527,7 @@ def test_stale_file_removed(tmp_path, fresh_report):
     fewer = make_results(tmp_path / "second", methods=("kan_numeric", "pysr_direct"))
     write_report(fewer, fresh_report)
     assert not (fresh_report / "figures" / "fit_kan_symbolic.svg").exists()
-    assert not (fresh_report / "downloads" / "records" / "kan_symbolic-0.json").exists()
+    assert not (fresh_report / "downloads" / "records" / f"{fake_key('kan_symbolic', 0)}.json").exists()
     assert (fresh_report / "figures" / "fit_kan_numeric.svg").exists()
 
 
@@ -541,7 +542,7 @@ def test_failed_build_keeps_previous_report(results, fresh_report):
     before = snapshot(fresh_report)
     # The kan_symbolic run's arrays match the checksum in its record, but hold too few predictions.
     store = RunStore(results)
-    record = json.loads(store.record_path("kan_symbolic-0").read_text(encoding="utf-8"))
+    record = json.loads(store.record_path(fake_key("kan_symbolic", 0)).read_text(encoding="utf-8"))
     store.save({name: value for name, value in record.items() if name not in ("checksum", "schema", "arrays_sha256")},
                {"predictions": np.zeros(3)})
     with pytest.raises(DataError, match="contains 3 predictions"):
@@ -550,8 +551,8 @@ def test_failed_build_keeps_previous_report(results, fresh_report):
 
 
 def test_changed_arrays_raise(results, tmp_path):
-    np.savez(results / "arrays" / "kan_numeric-0.npz", predictions=np.zeros(200))
-    with pytest.raises(DataError, match=r"kan_numeric-0\.npz does not match the checksum in its record"):
+    np.savez(results / "arrays" / f"{fake_key('kan_numeric', 0)}.npz", predictions=np.zeros(200))
+    with pytest.raises(DataError, match=rf"{fake_key('kan_numeric', 0)}\.npz does not match the checksum in its record"):
         write_report(results, tmp_path / "out")
 
 
@@ -592,7 +593,7 @@ def bundle_copy(bundle, tmp_path):
 def test_bundle_holds_no_arrays(bundle):
     files = set(bundle.files)
     assert {"bundle.json", "runs.csv", "manifest.json", "figures/figures.json", "figures/zoom.svg"} <= files
-    assert "records/kan_symbolic-1.json" in files
+    assert f"records/{fake_key('kan_symbolic', 1)}.json" in files
     assert not any(name.startswith("arrays/") for name in files)
     assert bundle.size == sum((bundle.directory / name).stat().st_size for name in files)
 

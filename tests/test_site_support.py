@@ -7,6 +7,7 @@ anything.
 """
 
 import csv
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -84,10 +85,15 @@ def make_results(root, methods=DEFAULT_METHODS, profile=PROFILE):
     return results
 
 
+def fake_key(method, repetition):
+    """Return the fake cache key of a run: 24 hex digits, the shape the bench writes."""
+    return hashlib.sha256(f"{method}-{repetition}".encode()).hexdigest()[:24]
+
+
 def _run(config, method, repetition, x, y):
     """Return the record and arrays of one fake run."""
     record = {
-        "key": f"{method}-{repetition}",
+        "key": fake_key(method, repetition),
         "method": method,
         "repetition": repetition,
         "seed": 1_900_000_000 + repetition,

@@ -20,6 +20,9 @@ from bench.errors import DataError, NoResultsError
 from bench.signal import sample_grid
 from bench.store import checksum
 
+KEY_PATTERN = r"[0-9a-f]{24}"
+METHOD_PATTERN = r"[a-z0-9_]{1,64}"
+
 logger = logging.getLogger(__name__)
 
 RUN_COLUMNS = (
@@ -262,6 +265,15 @@ def read_runs(path):
     unknown = sorted(set(runs["status"]) - set(STATUSES))
     if unknown:
         raise DataError(f"{path}: unknown status values {unknown}; expected one of {list(STATUSES)}.")
+
+    # Keys and method names become file names (records, arrays, figures), so
+    # only the shapes the bench writes are accepted: no path can leave the folder.
+    for column, pattern, shape in (("key", KEY_PATTERN, "24 lowercase hex digits"),
+                                   ("method", METHOD_PATTERN, "lowercase letters, digits and _")):
+        bad = runs.loc[~runs[column].str.fullmatch(pattern), column]
+        if not bad.empty:
+            raise DataError(f"{path}: invalid {column} {bad.iloc[0]!r}; a {column} is {shape}. "
+                            "Run the bench again to rewrite runs.csv.")
 
     order = {name: position for position, name in enumerate(ordered_methods(runs["method"]))}
     runs = runs.assign(_order=runs["method"].map(order))

@@ -1,3 +1,5 @@
+"""Inputs the report reads besides the runs: perf figures and the shape of runs.csv values."""
+
 import json
 
 import pytest
@@ -29,3 +31,20 @@ def test_speed_invalid_file_rejected(tmp_path):
     (tmp_path / "perf.json").write_text(json.dumps({"grids": [{"grid": 40}]}))
     with pytest.raises(DataError, match="not a perf report"):
         speed_section(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("key", "../../../etc/passwd"), ("key", "ABC"), ("method", "../x"), ("method", "a b")],
+)
+def test_runs_csv_rejects_path_like_values(tmp_path, column, value):
+    from bench.reporting.results import read_runs
+    from bench.runner import RUNS_CSV_COLUMNS
+
+    row = {name: "" for name in RUNS_CSV_COLUMNS}
+    row.update(method="operon_direct", repetition="0", seed="1", status="unavailable", key="0" * 24)
+    row[column] = value
+    path = tmp_path / "runs.csv"
+    path.write_text(",".join(RUNS_CSV_COLUMNS) + "\n" + ",".join(row[name] for name in RUNS_CSV_COLUMNS) + "\n")
+    with pytest.raises(DataError, match=f"invalid {column}"):
+        read_runs(path)
