@@ -255,3 +255,17 @@ def test_locked_run_waits_for_holder(tmp_path, tiny_overrides):
         assert not finished.wait(1.0)
     worker.join(timeout=60)
     assert finished.is_set()
+
+
+def test_results_independent_of_method_order(tmp_path, tiny_overrides):
+    tiny_overrides["run"]["methods"] = ["kan_numeric", "operon_direct"]
+    config = config_module.load_config("quick", tiny_overrides)
+    columns = ["method", "seed", "mse_test", "r2_test", "mse_train", "formula", "key"]
+    tables = []
+    for order in (["operon_direct", "kan_numeric"], ["kan_numeric", "operon_direct"]):
+        folder = tmp_path / "-".join(order)
+        for method in order:
+            runner.run_benchmark(config, "quick", folder, methods=[method])
+        tables.append([[row[name] for name in columns] for row in read_statuses(folder)])
+    assert len(tables[0]) == 2
+    assert tables[0] == tables[1]
