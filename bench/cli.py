@@ -9,6 +9,7 @@ import difflib
 import logging
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 from bench import config as config_module
@@ -145,18 +146,39 @@ def _positive_ints(text, option):
     return values
 
 
+def _check_writable_file(path, option):
+    """Raise UsageError unless ``path`` can be written: not a folder, in a folder that exists or can be made."""
+    if path.is_dir():
+        raise UsageError(f"invalid {option} {path}: it is a folder; give a file path such as results/default/perf.json.")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        # Permission bits do not tell everything (root, /proc), so try a file there.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise UsageError(f"invalid {option} {path}: {folder} is not a writable folder; give a path you can write.") from None
+
+
 def _command_perf(args):
     from bench import perf, runner
 
     grids = _positive_ints(args.grids, "--grids")
     if args.samples < 10 or args.repeats < 1:
         raise UsageError("--samples must be at least 10 and --repeats at least 1.")
+    _check_writable_file(args.out, "--out")
     report = perf.run_perf(config_module.load_config("default"), grids, args.samples, args.repeats,
                            time_run=not args.no_run)
-    runner.prepare_results_dir(args.out.parent)
+    if args.out == DEFAULT_RESULTS_ROOT / "default" / "perf.json":
+        runner.prepare_results_dir(args.out.parent)
     for line in perf.format_report(report):
         print(line)
-    print(f"perf: figures written to {perf.write_report(report, args.out)}")
+    try:
+        written = perf.write_report(report, args.out)
+    except OSError as error:
+        raise UsageError(f"cannot write {args.out}: {error.strerror}; pass another --out.") from None
+    print(f"perf: figures written to {written}")
     return 0
 
 

@@ -6,6 +6,7 @@ when a browser opens them.
 """
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -68,10 +69,10 @@ def build_site(project_root, profile, results_dir=None):
 def render_site(project_root):
     """Render the website project in ``project_root`` and return the renderer used: "quarto" or "smalldocs".
 
-    The output folder is emptied first, so no page or file of an earlier
-    render outlives the results it came from. Raises RenderError with the
-    command and its exit code when rendering fails, and when
-    ``_site/index.html`` is missing afterwards.
+    The previous site is moved aside first, so no page or file of an earlier
+    render outlives the results it came from, and it is put back when
+    rendering fails. Raises RenderError with the command and its exit code
+    when rendering fails, and when ``_site/index.html`` is missing afterwards.
     """
     project_root = Path(project_root).resolve()
     _check_project(project_root)
@@ -81,16 +82,22 @@ def render_site(project_root):
         renderer, command = "quarto", [quarto, "render"]
     else:
         renderer, command = "smalldocs", [_smalldocs_executable(), "render", "."]
-    _empty_site(project_root / SITE_FOLDER)
-    _run(command, project_root)
-
-    index = project_root / SITE_FOLDER / "index.html"
-    if not index.is_file():
-        raise RenderError(
-            f"`{' '.join(command)}` finished but {index} is missing. "
-            f"Check that project.output-dir in _quarto.yml is {SITE_FOLDER}."
-        )
-    logger.info("rendered %s with %s", project_root / SITE_FOLDER, renderer)
+    site = project_root / SITE_FOLDER
+    previous = _move_site_aside(site)
+    try:
+        _run(command, project_root)
+        index = site / "index.html"
+        if not index.is_file():
+            raise RenderError(
+                f"`{' '.join(command)}` finished but {index} is missing. "
+                f"Check that project.output-dir in _quarto.yml is {SITE_FOLDER}."
+            )
+    except BaseException:
+        _restore_site(site, previous)
+        raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+    logger.info("rendered %s with %s", site, renderer)
     return renderer
 
 
@@ -99,13 +106,36 @@ def _check_project(project_root):
         raise RenderError(f"{project_root / '_quarto.yml'} not found; pass the folder of the Quarto project.")
 
 
-def _empty_site(site):
-    """Delete the rendered site, after checking that it looks like one: a folder with an index.html or nothing."""
+def _move_site_aside(site):
+    """Rename the rendered site to a hidden sibling and return its path, or None when there is none.
+
+    The folder is checked first: it must look like a rendered site, a folder
+    with an index.html, or be empty.
+    """
     if not site.exists():
-        return
+        return None
     if not site.is_dir() or (any(site.iterdir()) and not (site / "index.html").is_file()):
         raise RenderError(f"{site} is not a rendered site (no index.html); move it away so that rendering can replace it.")
-    shutil.rmtree(site)
+    aside = site.with_name(f".{site.name}.previous")
+    try:
+        if aside.exists():
+            shutil.rmtree(aside)
+        os.replace(site, aside)
+    except OSError as error:
+        raise RenderError(f"cannot move the previous site {site} aside: {error.strerror}. "
+                          "Check the folder's permissions, then render again.") from None
+    return aside
+
+
+def _restore_site(site, previous):
+    """Put the previous site back after a failed render, dropping what the renderer left."""
+    try:
+        if site.exists():
+            shutil.rmtree(site)
+        if previous is not None:
+            os.replace(previous, site)
+    except OSError as error:
+        logger.warning("could not restore the previous site from %s: %s", previous, error)
 
 
 def _smalldocs_executable():

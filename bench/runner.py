@@ -145,8 +145,12 @@ def run_benchmark(config, profile, results_dir, methods=None, command=None):
         summary.counts.update(counts)
 
     listed = set(config["run"]["methods"]) | selected
-    write_runs_csv(results_dir, store, [run for run in planned if run.method in listed])
-    write_manifest(results_dir, profile, config, planned, command, keep_unchanged=not summary.counts["written"])
+    try:
+        write_runs_csv(results_dir, store, [run for run in planned if run.method in listed])
+        write_manifest(results_dir, profile, config, planned, command, keep_unchanged=not summary.counts["written"])
+    except OSError as error:
+        raise BenchError(f"cannot write runs.csv or manifest.json in {results_dir}: {error.strerror}. Fix the "
+                         "folder, then run again; every run is stored and will be reused.") from None
     return summary
 
 
@@ -229,7 +233,11 @@ def _reuse_or_compute(run, adapter, split, store, upstream, summary, time_limit)
             # A failure or unavailability seen again keeps its first record, so
             # that a rerun leaves the stored results byte for byte as they were.
             return stored
-        store.save(record, arrays)
+        try:
+            store.save(record, arrays)
+        except OSError as error:
+            raise BenchError(f"cannot write run {run.key} to {store.root}: {error.strerror}. Free space or fix the "
+                             "folder's permissions, then run again; the runs already stored are kept.") from None
         summary.counts["written"] += 1
         return record
 

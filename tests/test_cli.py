@@ -68,3 +68,10 @@ def test_perf_rejects_bad_grids(tmp_path):
     result = run_cli("perf", "--grids", "40,-1", cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid --grids '40,-1'" in result.stderr
+
+
+def test_perf_rejects_unwritable_out_first(tmp_path):
+    result = run_cli("perf", "--out", "/proc/perf.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid --out /proc/perf.json" in result.stderr
+    assert "grid" not in result.stdout

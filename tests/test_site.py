@@ -164,3 +164,17 @@ def test_changed_results_change_pages(tmp_path):
     assert "fit_kan_symbolic.svg" not in figures
     assert not (clone / "_site" / "report" / "_generated" / "figures" / "fit_kan_symbolic.svg").exists()
     assert "kan_symbolic" not in html_of(clone, "report/results.qmd")
+
+
+def test_failed_render_keeps_previous_site(tmp_path):
+    root = copy_site_sources(tmp_path)
+    results = make_results(root)
+    build_site(root, "fake", results_dir=results)
+    before = html_of(root, "index.qmd")
+
+    with (root / "_quarto.yml").open("a", encoding="utf-8") as stream:
+        stream.write("project: [\n")
+    with pytest.raises(RenderError):
+        render_site(root)
+    assert html_of(root, "index.qmd") == before
+    assert not (root / "._site.previous").exists()
