@@ -346,10 +346,27 @@ def test_zoom_windows_one_curve_no_extra():
 def test_answer_names_best_method(report):
     answer = read(report, "answer.md")
     assert answer.count("\n") == 1
-    assert "`kan_numeric` fitted the signal best, with mean test MSE 2.00e-03 and test R² 0.998900 over 2 ok runs" in answer
-    assert "The best symbolic method was `kan_symbolic`: mean test MSE 2.50e-01, test R² 0.500000" in answer
+    assert "`kan_numeric` had the lowest mean test error, with mean test MSE 2.00e-03 and test R² 0.998900 over 2 ok runs" in answer
+    assert "Among the symbolic methods, `kan_symbolic` had the lowest mean test error: mean test MSE 2.50e-01, test R² 0.500000" in answer
+    assert "R² ≤ 0" not in answer
     assert "None of the 1 ok symbolic runs reached test R² 0.999999" in answer
     assert "`pysr_direct` did not run on the machine of the bench: no Julia executable found" in answer
+
+
+def test_answer_flags_overlap_and_no_fit():
+    import pandas as pd
+
+    from bench.reporting.overview import _overlap_sentences
+
+    runs = pd.DataFrame({
+        "method": ["operon_direct"] * 3 + ["operon_distilled"] * 3 + ["kan_numeric"] * 3,
+        "status": ["ok"] * 9,
+        "mse_test": [0.90, 0.95, 1.00, 0.88, 0.93, 0.99, 0.001, 0.0011, 0.0012],
+    })
+    means = {"operon_direct": (0.95, 0.1, 3), "operon_distilled": (0.933, 0.1, 3), "kan_numeric": (0.0011, 0.99, 3)}
+    sentences = _overlap_sentences(runs, "operon_distilled", means)
+    assert sentences == ["Its 95% interval of the mean test MSE overlaps that of `operon_direct`, so these seeds do not rank them."]
+    assert _overlap_sentences(runs, "kan_numeric", means) == []
 
 
 def test_banner_names_profile_date_commit(report):

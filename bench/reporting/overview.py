@@ -1,5 +1,7 @@
 """The Overview page's answer paragraph and machine summary, and the results banner on every page."""
 
+import math
+
 from bench.reporting.formulas import NUMERIC_METHODS
 from bench.reporting.markdown import code, escape, format_mse, format_r2
 from bench.reporting.provenance import commit_of
@@ -33,9 +35,12 @@ def answer_paragraph(results):
     else:
         best, (mse, r2, count) = min(means.items(), key=lambda item: item[1][0])
         sentences[0] += (
-            f" {code(best)} fitted the signal best, with mean test MSE {format_mse(mse)} and test R² "
+            f" {code(best)} had the lowest mean test error, with mean test MSE {format_mse(mse)} and test R² "
             f"{format_r2(r2)} over {count} ok runs."
         )
+        if not r2 > 0:
+            sentences.append("No method predicted the test samples better than their mean (R² ≤ 0).")
+        sentences += _overlap_sentences(runs, best, means)
         sentences += _symbolic_sentences(runs, means)
     sentences += _not_ok_sentences(runs)
     return " ".join(sentences) + "\n"
@@ -77,6 +82,24 @@ def _mean_test_errors(runs):
     return means
 
 
+def _overlap_sentences(runs, best, means):
+    """Say which methods' 95% intervals of the test MSE overlap the lowest one's, so that the seeds do not rank them."""
+    intervals = {}
+    for method in means:
+        ok = runs[(runs["method"] == method) & (runs["status"] == "ok")]
+        summary = summarize(ok["mse_test"], lower_bound=0.0)
+        intervals[method] = (summary.low, summary.high)
+    low, high = intervals[best]
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return []
+    overlapping = [method for method, (other_low, other_high) in intervals.items()
+                   if method != best and math.isfinite(other_low) and other_low <= high and low <= other_high]
+    if not overlapping:
+        return []
+    names = ", ".join(code(method) for method in overlapping)
+    return [f"Its 95% interval of the mean test MSE overlaps that of {names}, so these seeds do not rank them."]
+
+
 def _symbolic_sentences(runs, means):
     symbolic = {method: value for method, value in means.items() if method not in NUMERIC_METHODS}
     if not symbolic:
@@ -88,7 +111,9 @@ def _symbolic_sentences(runs, means):
     if not sizes.empty:
         low, high = sizes.min(), sizes.max()
         size_text = f", with formulas of {low} nodes" if low == high else f", with formulas of {low} to {high} nodes"
-    sentences = [f"The best symbolic method was {code(best)}: mean test MSE {format_mse(mse)}, test R² {format_r2(r2)}{size_text}."]
+    sentences = [f"Among the symbolic methods, {code(best)} had the lowest mean test error: mean test MSE "
+                 f"{format_mse(mse)}, test R² {format_r2(r2)}{size_text}."]
+    sentences += _overlap_sentences(runs, best, symbolic)
 
     symbolic_ok = runs[runs["method"].isin(list(symbolic)) & (runs["status"] == "ok")]
     matched = symbolic_ok[symbolic_ok["r2_test"] >= MATCH_R2]
