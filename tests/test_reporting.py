@@ -575,13 +575,19 @@ def test_changed_arrays_raise(results, tmp_path):
 
 def test_missing_runs_csv_raises(results, tmp_path):
     (results / "runs.csv").unlink()
-    with pytest.raises(NoResultsError, match=r"runs\.csv.*nox -s bench -- --profile fake"):
+    with pytest.raises(NoResultsError, match=r"runs\.csv not found: .*fake holds no stored bench results"):
         write_report(results, tmp_path / "out")
+
+
+def test_missing_results_of_profile_name_command(tmp_path):
+    (tmp_path / "quick").mkdir()
+    with pytest.raises(NoResultsError, match=r"runs\.csv.*nox -s bench -- --profile quick"):
+        write_report(tmp_path / "quick", tmp_path / "out")
 
 
 def test_missing_manifest_raises(results, tmp_path):
     (results / "manifest.json").unlink()
-    with pytest.raises(NoResultsError, match=r"manifest\.json.*nox -s bench -- --profile fake"):
+    with pytest.raises(NoResultsError, match=r"manifest\.json not found: .*holds no stored bench results"):
         write_report(results, tmp_path / "out")
 
 
@@ -632,6 +638,15 @@ def test_bundle_changed_file_raises(bundle_copy, tmp_path):
     runs = bundle_copy / "runs.csv"
     runs.write_text(runs.read_text(encoding="utf-8").replace("0.0015", "0.0016"), encoding="utf-8")
     with pytest.raises(DataError, match=r"runs\.csv changed or went missing.*python -m bench publish --profile fake"):
+        write_report(bundle_copy, tmp_path / "out")
+
+
+def test_bundle_index_path_outside_rejected(bundle_copy, tmp_path):
+    index_path = bundle_copy / "bundle.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index["files"]["../../outside.txt"] = "0" * 64
+    index_path.write_text(json.dumps(index), encoding="utf-8")
+    with pytest.raises(DataError, match=r"bundle\.json lists paths outside the bundle"):
         write_report(bundle_copy, tmp_path / "out")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.config import METHOD_NAMES
+from bench.config import METHOD_NAMES, PROFILES
 from bench.errors import DataError, NoResultsError
 from bench.signal import sample_grid
 from bench.store import checksum
@@ -177,6 +177,12 @@ def load_results(results_dir):
         verify_bundle(results_dir)
     for name in ("runs.csv", "manifest.json"):
         if not (results_dir / name).is_file():
+            if profile not in PROFILES:
+                # A folder not named after a profile: no command can be guessed.
+                raise NoResultsError(
+                    f"{results_dir / name} not found: {results_dir} holds no stored bench results. "
+                    "Pass the folder a bench wrote (results/<profile> by default) or run the bench first."
+                )
             raise NoResultsError(
                 f"{results_dir / name} not found: no results are stored for profile {profile!r}. "
                 f"Run `{bench_command(profile)}` first."
@@ -215,6 +221,10 @@ def verify_bundle(bundle_dir):
     """
     bundle_dir = Path(bundle_dir)
     index = read_bundle_index(bundle_dir)
+    escaping = [name for name in index["files"] if Path(name).is_absolute() or ".." in Path(name).parts]
+    if escaping:
+        raise DataError(f"{bundle_dir / BUNDLE_INDEX} lists paths outside the bundle: {escaping[:3]}. "
+                        f"Restore it with git, or export the bundle again with `{publish_command(index.get('profile', '<profile>'))}`.")
     changed = []
     for relative, expected in sorted(index["files"].items()):
         path = bundle_dir / relative
@@ -224,7 +234,8 @@ def verify_bundle(bundle_dir):
         named = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise DataError(
             f"{bundle_dir} does not match its {BUNDLE_INDEX}: {named} changed or went missing since the bundle was "
-            f"exported. Restore them with git, or export the bundle again with `{publish_command(index.get('profile', '<profile>'))}` "
+            f"exported, or {BUNDLE_INDEX} itself was edited. "
+            f"Restore them with git, or export the bundle again with `{publish_command(index.get('profile', '<profile>'))}` "
             "from results that include the prediction arrays."
         )
     listed = set(index["files"]) | {BUNDLE_INDEX}
