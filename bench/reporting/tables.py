@@ -76,7 +76,8 @@ def metrics_tables(runs):
         fenced_div(TEST_TABLE_ID, pipe_table(TEST_HEADER, test_rows, align="lrrrrr"),
                    ": Test metrics of each method over its ok runs."),
         fenced_div(COST_TABLE_ID, pipe_table(COST_HEADER, cost_rows, align="lrrl"),
-                   ": Training error and time per run of each method over its ok runs, and its runs that are not ok."),
+                   ": Training error and time per run of each method over its ok runs, and its runs that are not ok. "
+                   "The time of a method that builds on the KAN numeric run of its repetition leaves that run out."),
     ]
     if not_ok_lines:
         parts += ["Runs that are not ok, with their reasons:", "\n".join(not_ok_lines)]
