@@ -575,7 +575,7 @@ def test_changed_arrays_raise(results, tmp_path):
 
 def test_missing_runs_csv_raises(results, tmp_path):
     (results / "runs.csv").unlink()
-    with pytest.raises(NoResultsError, match=r"runs\.csv not found: .*fake holds no stored bench results"):
+    with pytest.raises(NoResultsError, match=r"runs\.csv not found: .*fake contains no stored bench results"):
         write_report(results, tmp_path / "out")
 
 
@@ -587,7 +587,7 @@ def test_missing_results_of_profile_name_command(tmp_path):
 
 def test_missing_manifest_raises(results, tmp_path):
     (results / "manifest.json").unlink()
-    with pytest.raises(NoResultsError, match=r"manifest\.json not found: .*holds no stored bench results"):
+    with pytest.raises(NoResultsError, match=r"manifest\.json not found: .*contains no stored bench results"):
         write_report(results, tmp_path / "out")
 
 

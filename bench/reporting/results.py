@@ -180,7 +180,7 @@ def load_results(results_dir):
             if profile not in PROFILES:
                 # A folder not named after a profile: no command can be guessed.
                 raise NoResultsError(
-                    f"{results_dir / name} not found: {results_dir} holds no stored bench results. "
+                    f"{results_dir / name} not found: {results_dir} contains no stored bench results. "
                     "Pass the folder a bench wrote (results/<profile> by default) or run the bench first."
                 )
             raise NoResultsError(
