@@ -48,3 +48,14 @@ def test_runs_csv_rejects_path_like_values(tmp_path, column, value):
     path.write_text(",".join(RUNS_CSV_COLUMNS) + "\n" + ",".join(row[name] for name in RUNS_CSV_COLUMNS) + "\n")
     with pytest.raises(DataError, match=f"invalid {column}"):
         read_runs(path)
+
+
+def test_report_refuses_foreign_folder(tmp_path):
+    from bench.reporting import write_report
+
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "metrics.md").write_text("keep me")
+    with pytest.raises(DataError, match="is not empty and holds no report"):
+        write_report(tmp_path / "results", foreign)
+    assert (foreign / "metrics.md").read_text() == "keep me"

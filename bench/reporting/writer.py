@@ -51,6 +51,7 @@ def write_report(results_dir, out_dir, citation_file=None):
     file is malformed.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
+    _check_output_folder(out_dir)
     results = load_results(results_dir)
     if citation_file is None:
         citation_file = _project_citation(out_dir)
@@ -165,6 +166,17 @@ def _write_atomic(path, data):
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _check_output_folder(out_dir):
+    """Raise DataError unless ``out_dir`` is absent, empty, or holds a report this function wrote."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise DataError(f"--out {out_dir} is a file; pass a folder for the report.")
+    if any(out_dir.iterdir()) and not (out_dir / WRITTEN_LIST).is_file():
+        raise DataError(f"--out {out_dir} is not empty and holds no report written by this benchmark "
+                        f"(no {WRITTEN_LIST} file); pass an empty folder so that no file of yours is replaced.")
 
 
 def _read_written_list(out_dir):
