@@ -101,8 +101,8 @@ _DEFAULT = {
             "population_size": 1000,
             "generations": 1000,
             # pyoperon's default is 1,000,000 evaluations, which took about
-            # 5 minutes per run on 12,000 samples here with one thread; this
-            # budget takes about 25 s with two.
+            # 5 minutes per run on 12,000 samples here with one thread. This
+            # budget took about 25 s per run with two.
             "max_evaluations": 200000,
             "max_length": 50,
             # Operon's results are the same for 1 and 2 threads with the same

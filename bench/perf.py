@@ -1,8 +1,8 @@
 """Speed of KAN training: stock pykan against the local spline path, measured side by side.
 
 For each grid this times one forward and backward pass of the default
-profile's KAN on the same samples with both spline paths, checks that they
-agree, and sets the fast path's time beside a lower bound: the pass's
+profile's KAN on the same samples with both spline paths and checks that
+they agree. It sets the fast path's time beside a lower bound, the pass's
 floating-point operations divided by this CPU's measured float64 matrix
 multiply rate. The bound is optimistic, because the pass is mostly
 element-wise work limited by memory rather than arithmetic.
@@ -40,10 +40,10 @@ def _time_pass(model, x, y, repeats):
 def pass_flops(width, grid, k, samples):
     """Return an estimate of the floating-point operations of one forward and backward pass.
 
-    Per sample and layer: the local Cox-de Boor recursion on each input
-    (about 10 operations per basis function and order), the spline and base
-    terms on each edge (2 (k + 1) + 6), and a backward pass costing twice the
-    forward, as is usual for element-wise graphs.
+    Per sample and layer, it counts the local Cox-de Boor recursion on each
+    input (about 10 operations per basis function and order) and the spline
+    and base terms on each edge (2 (k + 1) + 6). The backward pass is taken
+    to cost twice the forward, as is usual for element-wise graphs.
     """
     forward = 0
     for fan_in, fan_out in zip(width[:-1], width[1:]):

@@ -56,6 +56,6 @@ def test_report_refuses_foreign_folder(tmp_path):
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "metrics.md").write_text("keep me")
-    with pytest.raises(DataError, match="is not empty and holds no report"):
+    with pytest.raises(DataError, match="is not empty and contains no report"):
         write_report(tmp_path / "results", foreign)
     assert (foreign / "metrics.md").read_text() == "keep me"

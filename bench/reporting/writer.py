@@ -169,13 +169,13 @@ def _write_atomic(path, data):
 
 
 def _check_output_folder(out_dir):
-    """Raise DataError unless ``out_dir`` is absent, empty, or holds a report this function wrote."""
+    """Raise DataError unless ``out_dir`` is absent, empty, or contains a report this function wrote."""
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
         raise DataError(f"--out {out_dir} is a file; pass a folder for the report.")
     if any(out_dir.iterdir()) and not (out_dir / WRITTEN_LIST).is_file():
-        raise DataError(f"--out {out_dir} is not empty and holds no report written by this benchmark "
+        raise DataError(f"--out {out_dir} is not empty and contains no report written by this benchmark "
                         f"(no {WRITTEN_LIST} file); pass an empty folder so that no file of yours is replaced.")
 
 
