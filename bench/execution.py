@@ -1,7 +1,7 @@
 """One run, from its inputs to its record: availability, the fit, and the metrics.
 
 This module and the method adapters determine a run's result, so their
-source is part of every cache key (``bench.provenance.COMPUTE_MODULES``).
+source is part of every cache key (``bench.provenance.SHARED_COMPUTE_MODULES``).
 """
 
 import datetime

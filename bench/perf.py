@@ -15,7 +15,7 @@ import time
 
 
 
-from bench import provenance
+from bench import provenance, registry
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def run_perf(config, grids, samples, repeats, time_run=True):
         "machine": provenance.machine(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "code": provenance.code_version(),
+        "code": provenance.code_version(registry.sources("kan_numeric")),
     }
     if time_run:
         report["default_kan_run"] = time_default_run(config)

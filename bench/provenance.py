@@ -12,27 +12,28 @@ import bench
 
 PACKAGE_ROOT = Path(bench.__file__).resolve().parent
 
-# The modules whose code determines a run's result. Editing any of them
-# changes every run's cache key; the CLI, reporting and storage do not.
-COMPUTE_MODULES = ("signal.py", "metrics.py", "formulas.py", "seeds.py", "execution.py", "methods")
+# The modules whose code determines every run's result. Each method adds
+# its own modules (``bench.registry.sources``), so editing one method's
+# adapter changes only that method's cache keys, and those of the methods
+# that build on it. The CLI, reporting and storage change no key.
+SHARED_COMPUTE_MODULES = (
+    "signal.py", "metrics.py", "formulas.py", "seeds.py", "execution.py", "methods/__init__.py", "methods/base.py",
+)
 
 
 @functools.cache
-def code_version():
-    """Return a hash of the source of the modules that compute results."""
+def code_version(method_modules=()):
+    """Return a hash of the shared compute modules' source and of ``method_modules`` (paths in the package)."""
     digest = hashlib.sha256()
-    for name in COMPUTE_MODULES:
-        path = PACKAGE_ROOT / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            digest.update(file.relative_to(PACKAGE_ROOT).as_posix().encode())
-            digest.update(file.read_bytes())
+    for name in SHARED_COMPUTE_MODULES + tuple(sorted(method_modules)):
+        digest.update(name.encode())
+        digest.update((PACKAGE_ROOT / name).read_bytes())
     return f"{bench.__version__}+{digest.hexdigest()[:12]}"
 
 
-def base_versions():
-    """Return the versions of Python and the libraries every run uses."""
-    versions = {"python": platform.python_version(), "bench": code_version()}
+def base_versions(method_modules=()):
+    """Return the versions of Python, of the libraries every run uses and of the code of ``method_modules``."""
+    versions = {"python": platform.python_version(), "bench": code_version(tuple(method_modules))}
     for package in ("numpy", "sympy"):
         versions[package] = importlib.metadata.version(package)
     return versions

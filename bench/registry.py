@@ -13,7 +13,24 @@ _ADAPTERS = {
     "operon_distilled": ("bench.methods.operon", "OperonDistilled"),
 }
 
-assert set(_ADAPTERS) == set(METHOD_NAMES)
+# The modules, besides bench.provenance.SHARED_COMPUTE_MODULES, whose code
+# determines each method's result; they are part of its cache key.
+_KAN_SOURCES = ("methods/kan.py", "methods/kan_training.py", "methods/kan_fast.py", "methods/kan_refine.py")
+_SOURCES = {
+    "kan_numeric": _KAN_SOURCES,
+    "kan_symbolic": _KAN_SOURCES,
+    "pysr_direct": ("methods/pysr.py",),
+    "pysr_distilled": ("methods/pysr.py",),
+    "operon_direct": ("methods/operon.py",),
+    "operon_distilled": ("methods/operon.py",),
+}
+
+assert set(_ADAPTERS) == set(METHOD_NAMES) == set(_SOURCES)
+
+
+def sources(name):
+    """Return the package paths of the modules that compute method ``name``'s result."""
+    return _SOURCES[name]
 
 
 def settings_for(config, name):

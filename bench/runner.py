@@ -91,7 +91,10 @@ def plan_runs(config, methods=None):
     """Return the adapters and every run of ``config`` plus ``methods``, upstream methods first in each repetition."""
     names = set(config["run"]["methods"]) | set(methods or ()) | {"kan_numeric"}
     adapters = {name: registry.create(config, name) for name in ordered_methods(names)}
-    versions = {name: {**provenance.base_versions(), **adapter.library_versions()} for name, adapter in adapters.items()}
+    versions = {
+        name: {**provenance.base_versions(registry.sources(name)), **adapter.library_versions()}
+        for name, adapter in adapters.items()
+    }
     planned = []
     for repetition in range(config["run"]["repetitions"]):
         keys = {}

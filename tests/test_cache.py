@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench import config as config_module
-from bench import runner
+from bench import provenance, registry, runner
 from bench.errors import BenchError
 from bench.methods.operon import OperonDirect
 from bench.store import RunStore
@@ -65,6 +65,36 @@ def test_key_changes_with_seed_and_version(tiny_overrides):
     assert runner.run_key(config, "operon_direct", {"a": 1}, 2, {"pyoperon": "1"}, None) != base
     assert runner.run_key(config, "operon_direct", {"a": 1}, 1, {"pyoperon": "2"}, None) != base
     assert runner.run_key(config, "operon_direct", {"a": 2}, 1, {"pyoperon": "1"}, None) != base
+
+
+def test_every_method_module_is_in_some_cache_key():
+    claimed = set(provenance.SHARED_COMPUTE_MODULES)
+    for name in config_module.METHOD_NAMES:
+        claimed.update(registry.sources(name))
+    on_disk = {f"methods/{path.name}" for path in (provenance.PACKAGE_ROOT / "methods").glob("*.py")}
+    assert on_disk <= claimed
+
+
+def test_editing_one_method_changes_only_its_keys(tmp_path, tiny_overrides, monkeypatch):
+    copied = tmp_path / "bench"
+    sources = {name for method in config_module.METHOD_NAMES for name in registry.sources(method)}
+    for name in set(provenance.SHARED_COMPUTE_MODULES) | sources:
+        (copied / name).parent.mkdir(parents=True, exist_ok=True)
+        (copied / name).write_bytes((provenance.PACKAGE_ROOT / name).read_bytes())
+    monkeypatch.setattr(provenance, "PACKAGE_ROOT", copied)
+    config = config_module.load_config("quick", tiny_overrides)
+
+    def keys():
+        provenance.code_version.cache_clear()
+        return {(run.method, run.repetition): run.key for run in runner.plan_runs(config)[1]}
+
+    before = keys()
+    with (copied / "methods" / "operon.py").open("a") as source:
+        source.write("# edited\n")
+    after = keys()
+    provenance.code_version.cache_clear()
+    changed = {method for (method, _), key in after.items() if before[(method, _)] != key}
+    assert changed == {"operon_direct", "operon_distilled"}
 
 
 def test_failure_recorded_and_not_reused(tmp_path, tiny_overrides, monkeypatch):
