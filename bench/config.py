@@ -59,6 +59,9 @@ _DEFAULT = {
             "width": [1, 12, 3, 1],
             "k": 3,
             "grids": [40, 60, 90, 120, 150],
+            # How a stage's model becomes the next grid's: "nested" keeps the
+            # trained function exactly, "pykan" is pykan's lossy refine.
+            "refine": "nested",
             # Budgets per grid stage, sized so that five repetitions of all
             # methods fit in about 30 minutes on 2 cores with the fast path.
             "adam_steps": 50,
@@ -235,6 +238,7 @@ SCHEMA = {
             "width": Field((list,), _is_width, "a list of positive integers starting and ending with 1"),
             "k": Field(INT, lambda v: 0 < v <= MAX_SPLINE_ORDER, f"a spline order from 1 to {MAX_SPLINE_ORDER}"),
             "grids": Field((list,), _is_increasing_grid_list, "a non-empty, strictly increasing list of positive grid sizes"),
+            "refine": Field((str,), lambda v: v in ("nested", "pykan"), "'nested' or 'pykan'"),
             "adam_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
             "lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),

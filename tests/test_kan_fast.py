@@ -6,7 +6,7 @@ import torch
 
 from bench.methods import kan_fast, kan_training
 
-SETTINGS = {"width": [1, 4, 3, 1], "k": 3, "fast_splines": False}
+SETTINGS = {"width": [1, 4, 3, 1], "k": 3, "fast_splines": False, "refine": "pykan"}
 
 
 def pair(grid, seed=0):

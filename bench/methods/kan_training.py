@@ -68,12 +68,21 @@ def _spline_path(model, settings):
 def refine(model, grid, x_train, settings):
     """Return ``model`` refined to ``grid`` intervals, with checkpointing kept off.
 
-    pykan's ``refine`` builds the new model with ``auto_save=True`` and
-    seeds the global generators with its default seed; the caller's
-    isolation context contains that.
+    ``settings["refine"]`` picks the method: ``"nested"`` inserts knots into
+    the old grid, so the refined model computes the same function
+    (``bench.methods.kan_refine``); ``"pykan"`` is pykan's own ``refine``,
+    a least-squares fit on a new grid, as in the seed experiment. pykan's
+    ``refine`` builds the new model with ``auto_save=True`` and seeds the
+    global generators with its default seed; the caller's isolation
+    context contains that.
     """
-    model.get_act(x_train)
-    refined = model.refine(grid)
+    from bench.methods import kan_refine
+
+    if settings["refine"] == "nested":
+        refined = kan_refine.refine_nested(model, grid, x_train)
+    else:
+        model.get_act(x_train)
+        refined = model.refine(grid)
     refined.auto_save = False
     return _spline_path(refined, settings)
 
