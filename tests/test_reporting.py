@@ -185,13 +185,24 @@ def test_metrics_single_ok_run_na(report):
 def test_metrics_cost_table(report):
     row = table_rows(read(report, "metrics.md"), "`kan_numeric`")[1]
     assert row[1] == f"1.50e-03{NBSP}± 7.07e-04"
-    assert row[2] == f"13{NBSP}± 0.707"
-    assert row[3] == "—"
+    assert row[3] == f"13{NBSP}± 0.707"
+    assert row[5] == "—"
+
+
+def test_metrics_cost_intervals(report):
+    row = table_rows(read(report, "metrics.md"), "`kan_numeric`")[1]
+    # Two ok runs, so t has one degree of freedom. The train MSE interval reaches below 0 and is cut there.
+    train_high = 1.5e-3 + T_TABLE_975[1] * statistics.stdev([1e-3, 2e-3]) / np.sqrt(2)
+    seconds_half = T_TABLE_975[1] * statistics.stdev([12.5, 13.5]) / np.sqrt(2)
+    assert row[2] == f"[0.00e+00, {train_high:.2e}]"
+    assert row[2] == "[0.00e+00, 7.85e-03]"
+    assert row[4] == f"[{13.0 - seconds_half:.3g}, {13.0 + seconds_half:.3g}]"
+    assert row[4] == "[6.65, 19.4]"
 
 
 def test_metrics_unavailable_reason(report):
     metrics = read(report, "metrics.md")
-    assert table_rows(metrics, "`pysr_direct`")[1][3] == "2 unavailable"
+    assert table_rows(metrics, "`pysr_direct`")[1][5] == "2 unavailable"
     assert table_rows(metrics, "`pysr_direct`")[0][2] == "—"
     assert "- `pysr_direct`: unavailable: no Julia executable found: julia is not on PATH." in metrics
 
@@ -200,8 +211,9 @@ def test_metrics_failed_reason_escaped(report):
     metrics = read(report, "metrics.md")
     assert "- `kan_symbolic`: 1 failed: auto\\_symbolic found no function \\| edge (0, 1, 0)" in metrics
     row = table_rows(metrics, "`kan_symbolic`")[1]
-    assert len(row) == 4
-    assert row[3] == "1 failed"
+    assert len(row) == 6
+    assert row[4] == "[n/a]"
+    assert row[5] == "1 failed"
 
 
 def test_metrics_long_reason_cut(results, tmp_path):
@@ -346,8 +358,12 @@ def test_zoom_windows_one_curve_no_extra():
 def test_answer_names_best_method(report):
     answer = read(report, "answer.md")
     assert answer.count("\n") == 1
-    assert "`kan_numeric` had the lowest mean test error, with mean test MSE 2.00e-03 and test R² 0.998900 over 2 ok runs" in answer
-    assert "Among the symbolic methods, `kan_symbolic` had the lowest mean test error: mean test MSE 2.50e-01, test R² 0.500000" in answer
+    mse_high = statistics.mean(KAN_MSE_TEST) + T_TABLE_975[1] * statistics.stdev(KAN_MSE_TEST) / np.sqrt(2)
+    r2_low = statistics.mean(KAN_R2_TEST) - T_TABLE_975[1] * statistics.stdev(KAN_R2_TEST) / np.sqrt(2)
+    assert (f"`kan_numeric` had the lowest mean test error, with mean test MSE 2.00e-03 (95% CI [0.00e+00, "
+            f"{mse_high:.2e}]) and test R² 0.998900 (95% CI [{r2_low:.6f}, 1.000000]) over 2 ok runs") in answer
+    assert ("Among the symbolic methods, `kan_symbolic` had the lowest mean test error: mean test MSE 2.50e-01 "
+            "(a single ok run, so no interval), test R² 0.500000 (a single ok run, so no interval)") in answer
     assert "R² ≤ 0" not in answer
     assert "None of the 1 ok symbolic runs reached test R² 0.999999" in answer
     assert "`pysr_direct` did not run on the machine of the bench: no Julia executable found" in answer

@@ -6,8 +6,8 @@ from bench.reporting.formulas import NUMERIC_METHODS
 from bench.reporting.markdown import code, escape, format_mse, format_r2
 from bench.reporting.provenance import commit_of
 from bench.reporting.results import ordered_methods
-from bench.reporting.statistics import summarize
-from bench.reporting.tables import availability_table
+from bench.reporting.statistics import CONFIDENCE, summarize
+from bench.reporting.tables import R2_MAX, availability_table
 
 # The test R² that a formula equal to the target, up to constants rounded to about six significant
 # digits, reaches. A formula of another form does not come close on this signal.
@@ -21,7 +21,7 @@ def answer_paragraph(results):
 
     It names the method with the lowest mean test MSE, the best symbolic
     method and how many symbolic runs reached MATCH_R2, and the methods that
-    did not run. It does not claim that a formula has the true form: R²
+    did not run. Each mean comes with its confidence interval. It does not claim that a formula has the true form: R²
     near 1 is necessary for that, not sufficient.
     """
     runs = results.runs
@@ -33,12 +33,13 @@ def answer_paragraph(results):
     if not means:
         sentences[0] += " no method finished an ok run, so there is no result to compare."
     else:
-        best, (mse, r2, count) = min(means.items(), key=lambda item: item[1][0])
+        best = min(means, key=lambda method: means[method][0].mean)
+        mse, r2 = means[best]
         sentences[0] += (
-            f" {code(best)} had the lowest mean test error, with mean test MSE {format_mse(mse)} and test R² "
-            f"{format_r2(r2)} over {count} ok runs."
+            f" {code(best)} had the lowest mean test error, with mean test MSE {_with_interval(mse, format_mse)} "
+            f"and test R² {_with_interval(r2, format_r2)} over {mse.count} ok runs."
         )
-        if not r2 > 0:
+        if not r2.mean > 0:
             sentences.append("No method predicted the test samples better than their mean (R² ≤ 0).")
         sentences += _overlap_sentences(runs, best, means)
         sentences += _symbolic_sentences(runs, means)
@@ -72,14 +73,21 @@ def banner(results):
 
 
 def _mean_test_errors(runs):
-    """Return {method: (mean test MSE, mean test R², ok run count)} for the methods with ok runs."""
+    """Return {method: (Summary of the test MSE, Summary of the test R²)} for the methods with ok runs."""
     means = {}
     for method in ordered_methods(runs["method"]):
         ok = runs[(runs["method"] == method) & (runs["status"] == "ok")]
-        mse = summarize(ok["mse_test"])
+        mse = summarize(ok["mse_test"], lower_bound=0.0)
         if mse.count:
-            means[method] = (mse.mean, summarize(ok["r2_test"]).mean, mse.count)
+            means[method] = (mse, summarize(ok["r2_test"], upper_bound=R2_MAX))
     return means
+
+
+def _with_interval(summary, formatter):
+    """Format a mean followed by its confidence interval, such as "2.00e-03 (95% CI [0.00e+00, 8.35e-03])"."""
+    if summary.count == 1:
+        return f"{formatter(summary.mean)} (a single ok run, so no interval)"
+    return f"{formatter(summary.mean)} ({CONFIDENCE:.0%} CI [{formatter(summary.low)}, {formatter(summary.high)}])"
 
 
 def _overlap_sentences(runs, best, means):
@@ -104,7 +112,8 @@ def _symbolic_sentences(runs, means):
     symbolic = {method: value for method, value in means.items() if method not in NUMERIC_METHODS}
     if not symbolic:
         return ["No symbolic method finished an ok run."]
-    best, (mse, r2, _) = min(symbolic.items(), key=lambda item: item[1][0])
+    best = min(symbolic, key=lambda method: symbolic[method][0].mean)
+    mse, r2 = symbolic[best]
     ok = runs[(runs["method"] == best) & (runs["status"] == "ok")]
     sizes = ok["formula_size"].dropna().astype(int)
     size_text = ""
@@ -112,7 +121,7 @@ def _symbolic_sentences(runs, means):
         low, high = sizes.min(), sizes.max()
         size_text = f", with formulas of {low} nodes" if low == high else f", with formulas of {low} to {high} nodes"
     sentences = [f"Among the symbolic methods, {code(best)} had the lowest mean test error: mean test MSE "
-                 f"{format_mse(mse)}, test R² {format_r2(r2)}{size_text}."]
+                 f"{_with_interval(mse, format_mse)}, test R² {_with_interval(r2, format_r2)}{size_text}."]
     sentences += _overlap_sentences(runs, best, symbolic)
 
     symbolic_ok = runs[runs["method"].isin(list(symbolic)) & (runs["status"] == "ok")]

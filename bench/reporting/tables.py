@@ -26,7 +26,14 @@ TEST_HEADER = (
     "Test R², mean ± std",
     f"Test R², {CONFIDENCE_LABEL}",
 )
-COST_HEADER = ("Method", "Train MSE, mean ± std", "Seconds per run, mean ± std", "Runs not ok")
+COST_HEADER = (
+    "Method",
+    "Train MSE, mean ± std",
+    f"Train MSE, {CONFIDENCE_LABEL}",
+    "Seconds per run, mean ± std",
+    f"Seconds per run, {CONFIDENCE_LABEL}",
+    "Runs not ok",
+)
 HEADLINE_HEADER = ("Method", "Runs ok / total", f"Test MSE, mean [{CONFIDENCE_LABEL}]", f"Test R², mean [{CONFIDENCE_LABEL}]")
 OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Test MSE", "Test R²", "Train MSE", "Seconds", "Record")
 NOT_OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Status", "Stage", "Reason", "Record")
@@ -45,9 +52,10 @@ def metrics_tables(runs):
     """Return the Markdown of the two metrics tables, one row per method, and how their numbers are computed.
 
     The first table has the mean, standard deviation and confidence interval
-    of the test metrics over the ok runs. The second has the training error,
-    the time per run and the count of runs that are not ok. Their reasons
-    follow as a list, where long words cannot squeeze the numbers.
+    of the test metrics over the ok runs. The second has the same for the
+    training error and the time per run, and the count of runs that are not
+    ok. Their reasons follow as a list, where long words cannot squeeze the
+    numbers.
     """
     test_rows, cost_rows, not_ok_lines = [], [], []
     for method in ordered_methods(runs["method"]):
@@ -64,10 +72,14 @@ def metrics_tables(runs):
             _mean_std(r2, format_r2),
             _interval(r2, format_r2),
         ])
+        train_mse = summarize(ok["mse_train"], lower_bound=0.0)
+        seconds = summarize(ok["seconds"], lower_bound=0.0)
         cost_rows.append([
             code(method),
-            _mean_std(summarize(ok["mse_train"], lower_bound=0.0), _format_mse_nowrap),
-            _mean_std(summarize(ok["seconds"], lower_bound=0.0), format_seconds),
+            _mean_std(train_mse, _format_mse_nowrap),
+            _interval(train_mse, format_mse),
+            _mean_std(seconds, format_seconds),
+            _interval(seconds, format_seconds),
             _status_counts(not_ok),
         ])
         not_ok_lines += [f"- {code(method)}: {line}" for line in not_ok_reasons(not_ok, any_ok=not ok.empty)]
@@ -75,7 +87,7 @@ def metrics_tables(runs):
     parts = [
         fenced_div(TEST_TABLE_ID, pipe_table(TEST_HEADER, test_rows, align="lrrrrr"),
                    ": Test metrics of each method over its ok runs."),
-        fenced_div(COST_TABLE_ID, pipe_table(COST_HEADER, cost_rows, align="lrrl"),
+        fenced_div(COST_TABLE_ID, pipe_table(COST_HEADER, cost_rows, align="lrrrrl"),
                    ": Training error and time per run of each method over its ok runs, and its runs that are not ok. "
                    "The time of a method that builds on the KAN numeric run of its repetition leaves that run out."),
     ]
@@ -194,10 +206,10 @@ def _statistics_note():
         "Means, standard deviations and intervals are over the ok runs of each method, one run per seed. The "
         f"standard deviation is the sample standard deviation (ddof = 1). The {CONFIDENCE:.0%} confidence interval "
         "of the mean is the Student-t interval, mean ± t · std / √n with n − 1 degrees of freedom, cut at 0 for "
-        f"an error, which cannot be negative, and at 1 for R², which cannot exceed 1. A method with a single ok run has no "
-        f"standard deviation or interval ({UNDEFINED_STD}). MSE is the mean squared error (lower is better) and "
-        "R² the coefficient of determination (higher is better, at most 1), both on the held-out test samples "
-        f"unless marked train. {MISSING} marks a value that does not apply."
+        "an error or a time, which cannot be negative, and at 1 for R², which cannot exceed 1. A method with a "
+        f"single ok run has no standard deviation or interval ({UNDEFINED_STD}). MSE is the mean squared error "
+        "(lower is better) and R² the coefficient of determination (higher is better, at most 1), both on the "
+        f"held-out test samples unless marked train. {MISSING} marks a value that does not apply."
     )
 
 
