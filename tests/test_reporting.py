@@ -19,6 +19,7 @@ from bench.errors import BenchError, DataError, NoResultsError
 from bench.reporting import export_bundle, write_report
 from bench.reporting.citation import bibtex_entry, read_citation
 from bench.reporting.figures import zoom_windows
+from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
 from bench.reporting.results import load_results
 from bench.reporting.statistics import summarize, t_quantile
@@ -249,6 +250,63 @@ def test_availability_counts_by_status(report):
     assert table_rows(machine, "`kan_symbolic`")[0][1:] == ["1", "1", "0"]
     assert table_rows(machine, "`pysr_direct`")[0][1:] == ["0", "0", "2"]
     assert "Fake CPU with 4 cores" in machine
+
+
+# Pairwise comparisons.
+
+
+def test_pairwise_fake_results(report):
+    pairwise = read(report, "pairwise.md")
+    assert pairwise.startswith("::: {#results-pairwise}")
+    rows = table_rows(pairwise, "`kan_numeric`")
+    # kan_symbolic failed on repetition 1, so only repetition 0 pairs up: too few pairs for an interval.
+    assert rows == [["`kan_numeric`", "`kan_symbolic`", "1", f"{KAN_MSE_TEST[0] / 0.25:.2e}", "[n/a]",
+                     "undecided: only 1 of the 3 paired repetitions needed"]]
+    assert rows[0][3] == "6.00e-03"
+    assert "Left out because they have no ok run: `pysr_direct`." in pairwise
+
+
+def test_pairwise_note_states_settings(report):
+    pairwise = read(report, "pairwise.md")
+    assert "geometric mean over the pairs of test MSE(A) / test MSE(B)" in pairwise
+    assert "95% percentile interval of that geometric mean over 10,000 bootstrap resamples" in pairwise
+    assert "with an equivalence margin of 10%" in pairwise
+    assert "Fewer than 3 pairs get no interval" in pairwise
+    assert "below 1 / 1.1 = 0.909" in pairwise
+
+
+def test_pairwise_verdicts_from_runs():
+    # kan_numeric is 10 times better than operon_direct on every repetition, and operon_distilled equals
+    # operon_direct. Repetition 3 of operon_direct failed, so its pairs have 3 repetitions instead of 4.
+    errors = [0.5, 0.02, 3.0, 0.7]
+    rows = []
+    for repetition, error in enumerate(errors):
+        rows += [
+            ("kan_numeric", repetition, "ok", error / 10),
+            ("operon_direct", repetition, "failed" if repetition == 3 else "ok", error),
+            ("operon_distilled", repetition, "ok", error),
+        ]
+    runs = pd.DataFrame(rows, columns=["method", "repetition", "status", "mse_test"]).astype({"repetition": float})
+
+    markdown = pairwise_table(runs)
+
+    assert table_rows(markdown, "`kan_numeric`") == [
+        ["`kan_numeric`", "`operon_direct`", "3", "0.100", "[0.100, 0.100]", "better"],
+        ["`kan_numeric`", "`operon_distilled`", "4", "0.100", "[0.100, 0.100]", "better"],
+    ]
+    assert table_rows(markdown, "`operon_direct`") == [
+        ["`operon_direct`", "`operon_distilled`", "3", "1.00", "[1.00, 1.00]", "equivalent"],
+    ]
+    assert "Left out" not in markdown
+
+
+def test_pairwise_one_method_no_table():
+    runs = pd.DataFrame({"method": ["kan_numeric", "pysr_direct"], "repetition": [0.0, 0.0],
+                         "status": ["ok", "unavailable"], "mse_test": [1e-3, np.nan]})
+    markdown = pairwise_table(runs)
+    assert "results-pairwise" not in markdown
+    assert "Fewer than two methods have an ok run" in markdown
+    assert "Left out because they have no ok run: `pysr_direct`." in markdown
 
 
 # Per-seed tables.

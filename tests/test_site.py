@@ -75,6 +75,18 @@ def test_rendered_results_tables(site):
 
 
 @pytest.mark.slow
+def test_rendered_pairwise_table(site):
+    html = html_of(site, "report/results.qmd")
+    assert html.index('id="results-metrics"') < html.index('id="results-pairwise"') < html.index('id="every-run"')
+    table = html.split('id="results-pairwise"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", rows[-1], re.S)]
+    assert cells == ["kan_numeric", "kan_symbolic", "1", "6.00e-03", "[n/a]",
+                     "undecided: only 1 of the 3 paired repetitions needed"]
+    assert "10,000 bootstrap resamples" in html
+
+
+@pytest.mark.slow
 def test_rendered_files_copied(site):
     generated = site / "_site" / "report" / "_generated"
     for name in ("figures/zoom.svg", "downloads/runs.csv", "downloads/runs.parquet", "downloads/results.zip",

@@ -12,6 +12,7 @@ from bench.reporting.experiment import settings_section, signal_section
 from bench.reporting.figures import FIGURES_FOLDER, build_figures, figures_section, load_bundle_figures
 from bench.reporting.formulas import formulas_section, true_formula_section
 from bench.reporting.overview import answer_paragraph, banner, machine_section
+from bench.reporting.pairwise import pairwise_table
 from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
 from bench.reporting.results import load_results
 from bench.reporting.speed import speed_section
@@ -101,6 +102,7 @@ def build_report(results, prefix, citation_file=None):
         "settings.md": settings_section(results),
         # Results.
         "metrics.md": metrics_tables(results.runs),
+        "pairwise.md": pairwise_table(results.runs),
         "per_seed.md": per_seed_tables(results.runs, records_prefix=f"{downloads_prefix}/records"),
         # Formulas.
         "true_formula.md": true_formula_section(target),

@@ -1,0 +1,105 @@
+"""The Results page's pairwise table: each pair of methods compared on the test MSE of their paired repetitions."""
+
+from itertools import combinations
+
+from bench.reporting.markdown import MISSING, UNDEFINED_STD, code, fenced_div, is_missing, nowrap, pipe_table
+from bench.reporting.results import ordered_methods
+from bench.reporting.statistics import (
+    BOOTSTRAP_RESAMPLES,
+    CONFIDENCE,
+    EQUIVALENCE_MARGIN,
+    MIN_PAIRS,
+    compare_paired,
+    paired_test_errors,
+)
+
+PAIRWISE_TABLE_ID = "results-pairwise"
+# Ratios in this range are written without an exponent, the others in scientific notation.
+RATIO_FIXED_RANGE = (0.01, 1000.0)
+PAIRWISE_HEADER = (
+    "Method A",
+    "Method B",
+    "Pairs",
+    "Test MSE ratio A / B, geometric mean",
+    f"{CONFIDENCE:.0%} bootstrap interval",
+    "Verdict for A",
+)
+
+
+def pairwise_table(runs):
+    """Return the Markdown of the pairwise comparisons of the methods with ok runs, and how they are computed.
+
+    Each unordered pair of methods is one row, with the method that comes
+    first in the bench's order as A. Methods with no ok run have nothing to
+    pair and are named below the table.
+    """
+    methods = ordered_methods(runs["method"])
+    with_ok = [method for method in methods if ((runs["method"] == method) & (runs["status"] == "ok")).any()]
+    without_ok = [method for method in methods if method not in with_ok]
+
+    parts = []
+    if len(with_ok) < 2:
+        parts.append("Fewer than two methods have an ok run, so no pair of methods can be compared.")
+    else:
+        rows = [_row(runs, first, second) for first, second in combinations(with_ok, 2)]
+        parts.append(fenced_div(
+            PAIRWISE_TABLE_ID,
+            pipe_table(PAIRWISE_HEADER, rows, align="llrrrl"),
+            ": Test MSE of method A relative to method B over the repetitions where both runs are ok.",
+        ))
+    if without_ok:
+        names = ", ".join(code(method) for method in without_ok)
+        parts.append(f"Left out because they have no ok run: {names}.")
+    parts.append(pairwise_note())
+    return "\n\n".join(parts) + "\n"
+
+
+def pairwise_note():
+    """Return the list that explains the pairing, the statistic, the interval and the verdicts."""
+    lower, upper = 1 / (1 + EQUIVALENCE_MARGIN), 1 + EQUIVALENCE_MARGIN
+    items = [
+        "Pairs: every run fits the same train/test split, and the runs of A and B with the same repetition index "
+        "form a pair when both are ok. When both methods use the `kan_numeric` run of the repetition (it, or a "
+        "method that builds on it such as `kan_symbolic`), the two runs of a pair share that network. Other pairs "
+        "are independent runs.",
+        "Ratio: the geometric mean over the pairs of test MSE(A) / test MSE(B). A ratio does not depend on the "
+        "scale of the signal, and the test errors of these methods span orders of magnitude, so an arithmetic "
+        "mean would follow the largest errors.",
+        f"Interval: the {CONFIDENCE:.0%} percentile interval of that geometric mean over "
+        f"{BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the pairs, drawn with replacement from a generator seeded "
+        "with a hash of the two method names, so every report draws the same resamples.",
+        f"Verdict, with an equivalence margin of {EQUIVALENCE_MARGIN:.0%}: A is better when the whole interval "
+        f"lies below 1 / {upper:g} = {lower:.3f}, worse when it lies above {upper:g}, equivalent when it lies "
+        f"between {lower:.3f} and {upper:g}, and undecided otherwise. Fewer than {MIN_PAIRS} pairs get no "
+        f"interval ({UNDEFINED_STD}) and are undecided.",
+        "Limit: a resampled geometric mean cannot reach beyond the smallest and largest per-repetition ratio, so "
+        f"with few pairs the interval tends to be too narrow and a verdict is weaker than its {CONFIDENCE:.0%} "
+        "suggests.",
+    ]
+    return "How the comparison works:\n\n" + "\n".join(f"- {item}" for item in items)
+
+
+def _row(runs, first, second):
+    comparison = compare_paired(first, second, *paired_test_errors(runs, first, second))
+    if is_missing(comparison.low):
+        interval = f"[{UNDEFINED_STD}]"
+    else:
+        interval = nowrap(f"[{_format_ratio(comparison.low)}, {_format_ratio(comparison.high)}]")
+    verdict = comparison.verdict + (f": {comparison.reason}" if comparison.reason else "")
+    return [
+        code(first),
+        code(second),
+        str(comparison.pairs),
+        nowrap(_format_ratio(comparison.ratio)),
+        interval,
+        verdict,
+    ]
+
+
+def _format_ratio(value):
+    """Format a ratio with 3 significant digits: 0.952 or 12.0 near 1, 9.52e-05 or 1.05e+04 far from it."""
+    if is_missing(value):
+        return MISSING
+    if RATIO_FIXED_RANGE[0] <= value < RATIO_FIXED_RANGE[1]:
+        return f"{value:#.3g}"
+    return f"{value:.2e}"
