@@ -1,5 +1,6 @@
 """Tests of the report writer, its tables, statistics, figures, downloads and bundles, on a small fake results folder."""
 
+import csv
 import io
 import json
 import re
@@ -24,7 +25,7 @@ from bench.reporting.plotting import envelope
 from bench.reporting.results import load_results
 from bench.reporting.statistics import summarize, t_quantile
 from bench.reporting.tomlwriter import dumps
-from bench.signal import target_expression
+from bench.signal import X, target_expression
 from bench.store import RunStore
 from test_site_support import (
     fake_key,
@@ -347,6 +348,92 @@ def test_formulas_contain_latex(report):
 
 def test_formulas_skip_numeric_method(report):
     assert "kan_numeric" not in read(report, "formulas.md")
+
+
+# Recovered terms.
+
+RECOVERY_HEADER = ["Method", "Runs judged", "10 Hz tone", "30 Hz tone", "chirp 30–70 Hz", "Runs with a term above Nyquist"]
+
+
+def store_formula(results, method, repetition, formula):
+    """Store ``formula`` as the formula of an ok run, in its record and in runs.csv."""
+    key = fake_key(method, repetition)
+    expression = sympy.sympify(formula, locals={"x": X})
+    fields = {"status": "ok", "reason": "", "stage": "", "formula": formula,
+              "formula_latex": sympy.latex(expression), "formula_size": 10}
+    resave_record(results, key, **fields)
+    path = results / "runs.csv"
+    with path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.DictReader(stream)
+        columns, rows = reader.fieldnames, list(reader)
+    for row in rows:
+        if row["key"] == key:
+            row.update(fields)
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_recovery_table_counts(report):
+    recovery = read(report, "recovery.md")
+    assert recovery.startswith("::: {#formulas-recovery}")
+    assert table_rows(recovery, "Method")[0] == RECOVERY_HEADER
+    # SYMBOLIC_FORMULA is the 10 Hz tone plus 0.01·x, and the other kan_symbolic run failed.
+    assert table_rows(recovery, "`kan_symbolic`")[0] == [
+        "`kan_symbolic`", "1 of 2", "1 exact, 0 almost, 0 missed of 1", "0 exact, 0 almost, 1 missed of 1",
+        "0 exact, 0 almost, 1 missed of 1", "0 of 1",
+    ]
+    assert table_rows(recovery, "`pysr_direct`")[0] == ["`pysr_direct`", "0 of 2", "—", "—", "—", "—"]
+    assert not table_rows(recovery, "`kan_numeric`")
+
+
+def test_recovery_explains_tolerances(report):
+    recovery = read(report, "recovery.md")
+    assert "within a relative 1e-06 of the true ones and the phase within 2π·1e-06 rad" in recovery
+    assert "almost when they are within 1e-02" in recovery
+    assert "above the Nyquist limit of 100 Hz" in recovery
+
+
+def test_recovery_detail_collapsed(report):
+    recovery = read(report, "recovery.md")
+    detail = recovery.split('::: {.callout-note collapse="true" title="Fitted and true terms of every judged run"}\n', 1)[1]
+    assert table_rows(detail, "chirp 30–70 Hz")[0] == ["chirp 30–70 Hz", "0.6366197724", "50", "20", "0"]
+    rows = table_rows(detail, "`kan_symbolic`")
+    assert [row[1:4] for row in rows] == [["0", "10 Hz tone", "exact"], ["0", "30 Hz tone", "missed"],
+                                          ["0", "chirp 30–70 Hz", "missed"]]
+    assert rows[0][4:] == ["1.273239545", "10", "0", "0", "0.00e+00", "0.00e+00"]
+    assert rows[1][4:] == ["—"] * 6
+
+
+def test_recovery_from_stored_records(results, tmp_path):
+    three_digits = "1.27*sin(62.8*x) + 0.4244131815783876*sin(188.49555921538757*x) + 0.637*sin(314*x + 126*x**2)"
+    # The fake bench samples at 200 Hz, so a 210 Hz tone is an alias of the 10 Hz one.
+    aliased = "4*sin(2*pi*210*x)/pi + 2*sin(2*pi*(50*x + 20*x**2))/pi + 0.5*x**2"
+    store_formula(results, "kan_symbolic", 0, three_digits)
+    store_formula(results, "kan_symbolic", 1, aliased)
+    out = tmp_path / "out"
+    write_report(results, out)
+
+    recovery = read(out, "recovery.md")
+    assert table_rows(recovery, "`kan_symbolic`")[0] == [
+        "`kan_symbolic`", "2 of 2", "0 exact, 1 almost, 1 missed of 2", "1 exact, 0 almost, 1 missed of 2",
+        "1 exact, 1 almost, 0 missed of 2", "1 of 2",
+    ]
+    rows = table_rows(recovery, "`kan_symbolic`")[1:]
+    assert [row[3] for row in rows] == ["almost", "exact", "almost", "missed", "missed", "exact"]
+    assert rows[0][4:7] == ["1.27", "9.994930426", "0"]
+    # The 210 Hz tone is left for the 30 Hz tone, whose largest relative error (6) is below the 10 Hz tone's (20).
+    assert rows[3][4] == "—"
+    assert rows[4][4:7] == ["1.273239545", "210", "0"]
+    assert rows[4][8] == "6.00e+00"
+    assert "- `kan_symbolic` repetition 1: amplitude 1.273239545, frequency 210 Hz, chirp rate 0 Hz/s, up to 210 Hz" in recovery
+
+
+def test_recovery_bad_formula_raises(results, tmp_path):
+    resave_record(results, fake_key("kan_symbolic", 0), formula="sin(2*x")
+    with pytest.raises(DataError, match=rf"the formula of run {fake_key('kan_symbolic', 0)} cannot be parsed"):
+        write_report(results, tmp_path / "out")
 
 
 # Figures.

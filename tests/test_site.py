@@ -87,6 +87,23 @@ def test_rendered_pairwise_table(site):
 
 
 @pytest.mark.slow
+def test_rendered_recovery_table(site):
+    html = html_of(site, "report/formulas.qmd")
+    assert html.index('id="formulas-recovery"') < html.index("Fitted and true terms of every judged run") < html.index(
+        "True formula, size")
+    table = html.split('id="formulas-recovery"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
+    cells = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)] for row in rows]
+    assert [row for row in cells if row] == [
+        ["kan_symbolic", "1 of 2", "1 exact, 0 almost, 0 missed of 1", "0 exact, 0 almost, 1 missed of 1",
+         "0 exact, 0 almost, 1 missed of 1", "0 of 1"],
+        ["pysr_direct", "0 of 2", "—", "—", "—", "—"],
+    ]
+    assert "{.callout" not in html
+    assert "Nyquist limit of 100 Hz" in html
+
+
+@pytest.mark.slow
 def test_rendered_files_copied(site):
     generated = site / "_site" / "report" / "_generated"
     for name in ("figures/zoom.svg", "downloads/runs.csv", "downloads/runs.parquet", "downloads/results.zip",

@@ -10,7 +10,7 @@ from bench.reporting import citation as citation_module
 from bench.reporting.downloads import DOWNLOADS_FOLDER, download_files, downloads_section, records_section
 from bench.reporting.experiment import settings_section, signal_section
 from bench.reporting.figures import FIGURES_FOLDER, build_figures, figures_section, load_bundle_figures
-from bench.reporting.formulas import formulas_section, true_formula_section
+from bench.reporting.formulas import formulas_section, recovery_section, true_formula_section
 from bench.reporting.overview import answer_paragraph, banner, machine_section
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
@@ -107,6 +107,7 @@ def build_report(results, prefix, citation_file=None):
         # Formulas.
         "true_formula.md": true_formula_section(target),
         "formulas.md": formulas_section(results.runs, target),
+        "recovery.md": recovery_section(results),
         # Reproduce.
         "commands.md": commands_section(results, _repository_url(citation_file), f"{downloads_prefix}/{CONFIG_FILE}"),
         "config.md": config_section(results),
