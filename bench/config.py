@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.errors import ConfigError
 
-METHOD_NAMES = ("kan_numeric", "kan_symbolic", "pysr_direct", "pysr_distilled", "operon_direct", "operon_distilled")
+METHOD_NAMES = ("kan_numeric", "kan_symbolic", "kan_symbolic_spectral", "pysr_direct", "pysr_distilled", "operon_direct", "operon_distilled")
 
 # The names in pykan 0.2.8's kan.utils.SYMBOLIC_LIB, which auto_symbolic
 # accepts in ``lib``. Kept here so that validation does not import torch;
@@ -88,6 +88,14 @@ _DEFAULT = {
             # The refit uses every training input.
             "snap_samples": 1000,
         },
+        "kan_symbolic_spectral": {
+            "lib": ["sin", "x", "x^2"],
+            "refit_lbfgs_steps": 20,
+            "snap_samples": 1000,
+            # Each edge's sine scale a is searched in f·(1 ± this), f being
+            # the edge activation's dominant angular frequency.
+            "sine_range_width": 0.25,
+        },
         "pysr": {
             "niterations": 100,
             "population_size": 200,
@@ -126,6 +134,7 @@ def _quick():
         grids=[5, 10], adam_steps=30, lbfgs_steps=3, lbfgs_max_iter=10, grid_update_steps=10, grid_updates=2
     )
     profile["methods"]["kan_symbolic"].update(refit_lbfgs_steps=3, snap_samples=300)
+    profile["methods"]["kan_symbolic_spectral"].update(refit_lbfgs_steps=3, snap_samples=300)
     profile["methods"]["pysr"].update(niterations=5, population_size=30, timeout_in_seconds=120)
     profile["methods"]["operon"].update(population_size=200, generations=20, max_evaluations=50000, max_time_s=60)
     return profile
@@ -254,6 +263,12 @@ SCHEMA = {
             "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),
             "refit_lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "snap_samples": Field(INT, lambda v: v == 0 or v >= 10, "0 (all training inputs) or at least 10"),
+        },
+        "kan_symbolic_spectral": {
+            "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),
+            "refit_lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
+            "snap_samples": Field(INT, lambda v: v == 0 or v >= 10, "0 (all training inputs) or at least 10"),
+            "sine_range_width": Field(NUMBER, lambda v: 0 < v <= 10, "a number above 0 and at most 10"),
         },
         "pysr": {
             "niterations": Field(INT, _positive_int, "a positive integer"),
@@ -393,6 +408,7 @@ def method_settings(config, method):
     engine = {
         "kan_numeric": "kan",
         "kan_symbolic": "kan_symbolic",
+        "kan_symbolic_spectral": "kan_symbolic_spectral",
         "pysr_direct": "pysr",
         "pysr_distilled": "pysr",
         "operon_direct": "operon",

@@ -7,6 +7,7 @@ from bench.config import METHOD_NAMES, method_settings
 _ADAPTERS = {
     "kan_numeric": ("bench.methods.kan", "KANNumeric"),
     "kan_symbolic": ("bench.methods.kan", "KANSymbolic"),
+    "kan_symbolic_spectral": ("bench.methods.kan", "KANSymbolicSpectral"),
     "pysr_direct": ("bench.methods.pysr", "PySRDirect"),
     "pysr_distilled": ("bench.methods.pysr", "PySRDistilled"),
     "operon_direct": ("bench.methods.operon", "OperonDirect"),
@@ -15,10 +16,13 @@ _ADAPTERS = {
 
 # The modules, besides bench.provenance.SHARED_COMPUTE_MODULES, whose code
 # determines each method's result; they are part of its cache key.
-_KAN_SOURCES = ("methods/kan.py", "methods/kan_training.py", "methods/kan_fast.py", "methods/kan_refine.py")
+_KAN_SOURCES = (
+    "methods/kan.py", "methods/kan_training.py", "methods/kan_fast.py", "methods/kan_refine.py", "methods/kan_snap.py",
+)
 _SOURCES = {
     "kan_numeric": _KAN_SOURCES,
     "kan_symbolic": _KAN_SOURCES,
+    "kan_symbolic_spectral": _KAN_SOURCES,
     "pysr_direct": ("methods/pysr.py",),
     "pysr_distilled": ("methods/pysr.py",),
     "operon_direct": ("methods/operon.py",),
@@ -36,7 +40,7 @@ def sources(name):
 def settings_for(config, name):
     """Return the settings of method ``name``; KAN symbolic also carries the KAN settings it rebuilds from."""
     settings = dict(method_settings(config, name))
-    if name == "kan_symbolic":
+    if name in ("kan_symbolic", "kan_symbolic_spectral"):
         settings["kan"] = dict(config["methods"]["kan"])
     return settings
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import formulas, runner
+from bench import formulas, registry, runner
 from bench import config as config_module
 from bench.methods import kan, kan_training
 from bench.methods.base import RunFailed, Task, Upstream
@@ -24,31 +24,37 @@ def trained(tiny_config, tiny_split):
     return task, kan.KANNumeric(tiny_config["methods"]["kan"]).fit(task)
 
 
-def symbolic_settings(tiny_config):
-    return dict(tiny_config["methods"]["kan_symbolic"], kan=tiny_config["methods"]["kan"])
+SYMBOLIC_METHODS = ["kan_symbolic", "kan_symbolic_spectral"]
 
 
-def test_formula_matches_copied_model(tiny_config, tiny_split, trained):
+def symbolic_copy(tiny_config, name, numeric, x_train, y_train):
+    adapter = registry.create(tiny_config, name)
+    return kan.symbolic_copy(numeric, x_train, y_train, adapter.settings, adapter.snap)
+
+
+@pytest.mark.parametrize("name", SYMBOLIC_METHODS)
+def test_formula_matches_copied_model(tiny_config, tiny_split, trained, name):
     task, result = trained
     with kan_training.float64_deterministic():
         numeric = kan.rebuild_model(tiny_config["methods"]["kan"], result.arrays, seed=5)
         x_train = torch.from_numpy(task.x_train).reshape(-1, 1)
         y_train = torch.from_numpy(task.y_train).reshape(-1, 1)
-        model, expression, _ = kan.symbolic_copy(numeric, x_train, y_train, symbolic_settings(tiny_config))
+        model, expression, _, _ = symbolic_copy(tiny_config, name, numeric, x_train, y_train)
         with torch.no_grad():
             forward = model(torch.from_numpy(tiny_split.x_test).reshape(-1, 1)).numpy()[:, 0]
     from_formula = formulas.evaluate(expression, tiny_split.x_test)
     assert np.allclose(from_formula, forward, rtol=1e-9, atol=1e-9)
 
 
-def test_symbolic_copy_leaves_numeric_model(tiny_config, trained):
+@pytest.mark.parametrize("name", SYMBOLIC_METHODS)
+def test_symbolic_copy_leaves_numeric_model(tiny_config, trained, name):
     task, result = trained
     with kan_training.float64_deterministic():
         numeric = kan.rebuild_model(tiny_config["methods"]["kan"], result.arrays, seed=5)
         before = {name: value.clone() for name, value in numeric.state_dict().items()}
         x_train = torch.from_numpy(task.x_train).reshape(-1, 1)
         y_train = torch.from_numpy(task.y_train).reshape(-1, 1)
-        kan.symbolic_copy(numeric, x_train, y_train, symbolic_settings(tiny_config))
+        symbolic_copy(tiny_config, name, numeric, x_train, y_train)
         after = numeric.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
 
@@ -125,11 +131,15 @@ def test_symbolic_failure_isolated(tmp_path, tiny_overrides, monkeypatch):
     assert rows["operon_distilled"]["status"] == "ok"
 
 
-def test_symbolic_run_reports_agreement(tiny_config, trained):
+@pytest.mark.parametrize("name", SYMBOLIC_METHODS)
+def test_symbolic_run_reports_agreement(tiny_config, trained, name):
     task, result = trained
-    symbolic = kan.KANSymbolic(symbolic_settings(tiny_config)).fit(task, Upstream({}, result.arrays))
+    symbolic = registry.create(tiny_config, name).fit(task, Upstream({}, result.arrays))
+    edges = symbolic.details["edges"]
     assert symbolic.details["formula_vs_model_max_abs_diff"] < 1e-9
     assert symbolic.expression.free_symbols <= {X}
+    assert edges
+    assert symbolic.details["edges_at_range_edge"] == sum(edge["a_at_edge"] or edge["b_at_edge"] for edge in edges)
 
 
 def test_snap_points_spread_evenly():

@@ -164,16 +164,18 @@ def formula_of(model):
     return expression
 
 
-def symbolic_copy(model, x_train, y_train, settings):
-    """Return a snapped and refitted deep copy of ``model``, its formula and its refit MSE.
+def symbolic_copy(model, x_train, y_train, settings, snap):
+    """Return a snapped and refitted deep copy of ``model``, its formula, its refit MSE and its edge fits.
 
-    ``model`` itself is never changed. ``settings`` are KAN symbolic's,
-    with the KAN numeric settings under ``kan``.
+    ``model`` itself is never changed. ``snap(copy, x_snap)`` replaces the
+    copy's edges with symbolic functions and returns their summaries.
+    ``settings`` are the symbolic method's, with the KAN numeric settings
+    under ``kan``.
     """
     copied = copy.deepcopy(model)
-    snap_symbolic(copied, snap_points(x_train, settings["snap_samples"]), settings["lib"])
+    edges = snap(copied, snap_points(x_train, settings["snap_samples"]))
     refit_mse = refit_symbolic(copied, x_train, y_train, settings["kan"], settings["refit_lbfgs_steps"])
-    return copied, formula_of(copied), refit_mse
+    return copied, formula_of(copied), refit_mse, edges
 
 
 class KANSymbolic(Method):
@@ -193,6 +195,13 @@ class KANSymbolic(Method):
     def unavailable_reason(self):
         return KANNumeric.unavailable_reason(self)
 
+    def snap(self, model, x_snap):
+        """Snap every edge with pykan's auto_symbolic; return the edge summaries."""
+        from bench.methods import kan_snap
+
+        snap_symbolic(model, x_snap, self.settings["lib"])
+        return kan_snap.stock_edge_summaries(model)
+
     def fit(self, task, upstream=None):
         from bench.methods import kan_training
 
@@ -200,12 +209,36 @@ class KANSymbolic(Method):
         with kan_training.float64_deterministic(threads), isolated_global_rng(task.seed), _pykan_output_to_log():
             numeric = rebuild_model(self.settings["kan"], upstream.arrays, task.seed)
             x_train, y_train = _column(task.x_train), _column(task.y_train)
-            model, expression, refit_mse = symbolic_copy(numeric, x_train, y_train, self.settings)
+            model, expression, refit_mse, edges = symbolic_copy(numeric, x_train, y_train, self.settings, self.snap)
             model_predictions = _predict(model, task.x_all)
 
         # The metrics are the formula's; the model's own forward pass is kept
         # as a check that the formula is what the model computes.
         predictions = formulas.evaluate(expression, task.x_all)
         gap = float(np.max(np.abs(predictions - model_predictions)))
-        details = {"refit_train_mse": refit_mse, "formula_vs_model_max_abs_diff": gap}
+        details = {
+            "refit_train_mse": refit_mse,
+            "formula_vs_model_max_abs_diff": gap,
+            "edges_at_range_edge": sum(edge["a_at_edge"] or edge["b_at_edge"] for edge in edges),
+            "edges": edges,
+        }
         return FitResult(predictions=predictions, expression=expression, details=details)
+
+
+class KANSymbolicSpectral(KANSymbolic):
+    """As KANSymbolic, but each edge's sine is searched around the dominant frequency of its activation.
+
+    pykan's auto_symbolic searches the sine's inner scale only in (-10, 10);
+    see ``bench.methods.kan_snap``.
+    """
+
+    name = "kan_symbolic_spectral"
+
+    def snap(self, model, x_snap):
+        """Snap every edge with spectrum-centred sine ranges; return the edge summaries."""
+        from bench.methods import kan_snap
+
+        try:
+            return kan_snap.snap_spectral(model, x_snap, self.settings["lib"], self.settings["sine_range_width"])
+        except Exception as error:  # pykan's fitting raises several exception types on degenerate edges
+            raise RunFailed("spectral snap", f"{type(error).__name__}: {error}") from error

@@ -18,6 +18,7 @@ TARGET_STYLE = {"color": "#000000", "linestyle": "-"}
 METHOD_STYLES = {
     "kan_numeric": {"color": "#E69F00", "linestyle": "-"},  # orange
     "kan_symbolic": {"color": "#56B4E9", "linestyle": (0, (5, 2))},  # sky blue
+    "kan_symbolic_spectral": {"color": "#56B4E9", "linestyle": (0, (1, 1))},  # sky blue, dotted
     "pysr_direct": {"color": "#009E73", "linestyle": (0, (1, 1.5))},  # bluish green
     "pysr_distilled": {"color": "#CC79A7", "linestyle": (0, (6, 2, 1, 2))},  # reddish purple
     "operon_direct": {"color": "#0072B2", "linestyle": (0, (3, 1.5))},  # blue
