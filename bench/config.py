@@ -120,6 +120,9 @@ _DEFAULT = {
             # seed (checked here on one default-profile run).
             "n_threads": 2,
             "max_time_s": 600,
+            # The rule that picks the reported formula from the Pareto front
+            # of training MSE against tree length: PySR's, applied the same way.
+            "model_selection": "best",
         },
     },
 }
@@ -289,6 +292,7 @@ SCHEMA = {
             "max_length": Field(INT, lambda v: v >= 3, "an integer of at least 3"),
             "n_threads": Field(INT, _positive_int, "a positive integer"),
             "max_time_s": Field(INT, _positive_int, "a positive whole number of seconds"),
+            "model_selection": Field((str,), lambda v: v in ("best", "accuracy"), "'best' or 'accuracy'"),
         },
     },
 }

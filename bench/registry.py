@@ -23,10 +23,10 @@ _SOURCES = {
     "kan_numeric": _KAN_SOURCES,
     "kan_symbolic": _KAN_SOURCES,
     "kan_symbolic_spectral": _KAN_SOURCES,
-    "pysr_direct": ("methods/pysr.py",),
-    "pysr_distilled": ("methods/pysr.py",),
-    "operon_direct": ("methods/operon.py",),
-    "operon_distilled": ("methods/operon.py",),
+    "pysr_direct": ("methods/pysr.py", "methods/selection.py"),
+    "pysr_distilled": ("methods/pysr.py", "methods/selection.py"),
+    "operon_direct": ("methods/operon.py", "methods/selection.py"),
+    "operon_distilled": ("methods/operon.py", "methods/selection.py"),
 }
 
 assert set(_ADAPTERS) == set(METHOD_NAMES) == set(_SOURCES)

@@ -1,6 +1,7 @@
 import numpy as np
 
 from bench import formulas
+from bench.methods import selection
 from bench.methods.base import Task
 from bench.methods.operon import OperonDirect, features
 from bench.metrics import r2_score
@@ -36,6 +37,16 @@ def test_recovers_simple_sine():
     x = np.linspace(-0.5, 0.5, 400)
     y = 2.0 * np.sin(3.0 * x)
     settings = {"allowed_symbols": "add,sub,mul,sin,constant,variable", "population_size": 200, "generations": 30,
-                "max_evaluations": 100000, "max_length": 20, "n_threads": 1, "max_time_s": 60}
+                "max_evaluations": 100000, "max_length": 20, "n_threads": 1, "max_time_s": 60,
+                "model_selection": "accuracy"}
     result = OperonDirect(settings).fit(Task(x, y, x, seed=1))
     assert r2_score(y, result.predictions) > 0.999
+
+
+def test_reported_formula_is_the_rule_pick_from_the_front(tiny_config):
+    _, result = fit_once(tiny_config, 5)
+    front = result.details["front"]
+    chosen = front[selection.select(front, tiny_config["methods"]["operon"]["model_selection"])]
+    assert result.details["chosen_complexity"] == chosen["complexity"]
+    assert chosen["formula"] == formulas.to_string(result.expression)
+    assert [candidate["complexity"] for candidate in front] == sorted({c["complexity"] for c in front})

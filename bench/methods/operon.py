@@ -6,6 +6,7 @@ import logging
 import numpy as np
 
 from bench import formulas
+from bench.methods import selection
 from bench.methods.base import FitResult, Method, RunFailed
 from bench.signal import X
 
@@ -43,9 +44,30 @@ def build_estimator(settings, seed):
         n_threads=settings["n_threads"],
         max_time=settings["max_time_s"],
         random_state=int(seed),
-        # Operon's default objective is R², which needs linear scaling.
-        objectives=["r2"],
+        # R² and tree length, so that the search returns a Pareto front of
+        # accuracy against size from which the reported formula is picked
+        # by the same rule as PySR's (bench.methods.selection).
+        objectives=["r2", "length"],
     )
+
+
+def front_of(estimator):
+    """Return Operon's Pareto front as candidates sorted by length, with PySR-style scores.
+
+    A candidate's complexity is its tree length (nodes, as PySR counts) and
+    its loss the training MSE that pyoperon reports. Of candidates with the
+    same length, the lowest loss is kept, as PySR keeps one per complexity.
+    """
+    by_length = {}
+    for entry in estimator.pareto_front_:
+        loss = float(entry["mean_squared_error"])
+        incumbent = by_length.get(entry["length"])
+        if incumbent is None or loss < incumbent["loss"]:
+            by_length[entry["length"]] = {"complexity": int(entry["length"]), "loss": loss, "tree": entry["tree"]}
+    front = [by_length[length] for length in sorted(by_length)]
+    for candidate, score in zip(front, selection.scores(front)):
+        candidate["score"] = score
+    return front
 
 
 def model_formula(estimator, model):
@@ -78,13 +100,15 @@ class OperonDirect(Method):
         except Exception as error:
             raise RunFailed("fit", f"{type(error).__name__}: {error}") from error
 
+        rule = self.settings["model_selection"]
         try:
-            expression = model_formula(estimator, estimator.model_)
-            front = [
-                {"formula": formulas.to_string(model_formula(estimator, entry["tree"])), "length": entry["length"],
-                 "mean_squared_error": float(entry["mean_squared_error"]),
-                 "minimum_description_length": float(entry["minimum_description_length"])}
-                for entry in estimator.pareto_front_
+            front = front_of(estimator)
+            chosen = front[selection.select(front, rule)]
+            expression = model_formula(estimator, chosen["tree"])
+            stored_front = [
+                {"formula": formulas.to_string(model_formula(estimator, candidate["tree"])),
+                 "complexity": candidate["complexity"], "loss": candidate["loss"], "score": candidate["score"]}
+                for candidate in front
             ]
         except Exception as error:
             raise RunFailed("formula", f"{type(error).__name__}: {error}") from error
@@ -92,7 +116,7 @@ class OperonDirect(Method):
         # Operon's own predictions are single precision and some versions
         # return an (n, 1) column. The reported metrics come from the
         # formula evaluated in float64, and the gap between the two is kept.
-        engine_predictions = np.ravel(estimator.predict(features(task.x_all)))
+        engine_predictions = np.ravel(estimator.evaluate_model(chosen["tree"], features(task.x_all)))
         predictions = formulas.evaluate(expression, task.x_all)
         generations = int(estimator.stats_["generations"])
         details = {
@@ -100,8 +124,9 @@ class OperonDirect(Method):
             "stopped_early": generations < self.settings["generations"],
             "evaluations": int(estimator.stats_["evaluation_count"]),
             "formula_vs_engine_max_abs_diff": float(np.max(np.abs(predictions - engine_predictions))),
-            "selection": "single objective (r2): the best model of the final population",
-            "front": front,
+            "model_selection": rule,
+            "chosen_complexity": chosen["complexity"],
+            "front": stored_front,
         }
         return FitResult(predictions=predictions, expression=expression, details=details)
 

@@ -25,6 +25,7 @@ from sympy.core.function import AppliedUndef
 
 from bench import formulas
 from bench.errors import ConfigError
+from bench.methods import selection
 from bench.methods.base import FitResult, Method, RunFailed
 from bench.signal import X
 
@@ -44,10 +45,7 @@ JULIACALL_PROJECT = ("juliacall-project", "PYTHON_JULIACALL_PROJECT")
 FEATURE_NAMES = ("x", "x_sq")
 FEATURE_EXPRESSIONS = {"x": X, "x_sq": X**2}
 
-MODEL_SELECTIONS = ("best", "accuracy")
-# PySR's "best" rule considers only equations whose loss is at most this factor times the
-# lowest loss (pysr.sr.idx_model_selection).
-BEST_LOSS_FACTOR = 1.5
+MODEL_SELECTIONS = selection.RULES
 
 
 def read_julia_option(option):
@@ -181,19 +179,18 @@ def feature_matrix(x):
 def select_equation(equations, model_selection):
     """Return the index label of the row that ``model_selection`` picks from PySR's equations table.
 
-    This reimplements pysr.sr.idx_model_selection of PySR 2.7.2. "accuracy"
-    picks the lowest loss. "best" picks the highest score among the equations
-    whose loss is at most 1.5 times the lowest loss. A table without a score
-    column falls back to "accuracy", as in PySR. Ties go to the first row,
-    as with pandas' idxmin and idxmax.
+    The rule is PySR 2.7.2's (pysr.sr.idx_model_selection), shared with the
+    other engines in ``bench.methods.selection``. A table without a score
+    column falls back to "accuracy", as in PySR.
     """
     check_model_selection(model_selection)
-    loss = equations["loss"]
-    if model_selection == "accuracy" or "score" not in equations.columns:
-        return loss.idxmin()
-
-    candidates = equations[loss <= BEST_LOSS_FACTOR * loss.min()]
-    return candidates["score"].idxmax()
+    if "score" not in equations.columns:
+        model_selection = "accuracy"
+    front = [
+        {"loss": float(row["loss"]), "score": float(row["score"]) if "score" in row.index else None}
+        for _, row in equations.iterrows()
+    ]
+    return equations.index[selection.select(front, model_selection)]
 
 
 def parse_equation(text):
