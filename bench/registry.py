@@ -45,8 +45,17 @@ def settings_for(config, name):
     return settings
 
 
+def adapter_class(name):
+    """Return the adapter class of method ``name``, importing its module."""
+    module_name, class_name = _ADAPTERS[name]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def settings_label(name):
+    """Return the label of method ``name``'s settings, one of ``bench.methods.base.SETTINGS_LABELS``."""
+    return adapter_class(name).settings_label
+
+
 def create(config, name):
     """Return the adapter of method ``name`` built with its settings from ``config``."""
-    module_name, class_name = _ADAPTERS[name]
-    adapter = getattr(importlib.import_module(module_name), class_name)
-    return adapter(settings_for(config, name))
+    return adapter_class(name)(settings_for(config, name))

@@ -243,7 +243,8 @@ def test_headline_one_row_per_method(report):
     assert headline.startswith("::: {#headline-metrics}")
     for method in ("kan_numeric", "kan_symbolic", "pysr_direct"):
         assert len(table_rows(headline, f"`{method}`")) == 1, method
-    assert table_rows(headline, "`kan_numeric`")[0][2].startswith("2.00e-03 [0.00e+00, ")
+    assert table_rows(headline, "`kan_numeric`")[0][1] == "settings chosen here"
+    assert table_rows(headline, "`kan_numeric`")[0][3].startswith("2.00e-03 [0.00e+00, ")
 
 
 def test_availability_counts_by_status(report):

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The labels of where a method's settings come from, which the report shows beside each method.
+# "reference" marks a row that is not a competitor: a ceiling handed the target's form, or a floor.
+PACKAGE_DEFAULTS = "package defaults"
+CHOSEN_HERE = "settings chosen here"
+REFERENCE = "reference"
+SETTINGS_LABELS = (PACKAGE_DEFAULTS, CHOSEN_HERE, REFERENCE)
+
 
 class RunFailed(Exception):
     """A method run failed at a named stage; the run is recorded as failed with this reason."""
@@ -60,14 +67,16 @@ class FitResult:
 class Method:
     """Base class of method adapters.
 
-    Subclasses set ``name``, ``symbolic`` and, for methods that build on
-    another run of the same repetition, ``upstream`` (that method's name),
-    and implement ``fit``. ``settings`` is the validated dictionary from the
-    configuration; every entry feeds the run's cache key.
+    Subclasses set ``name``, ``symbolic``, ``settings_label`` (one of
+    SETTINGS_LABELS) and, for methods that build on another run of the same
+    repetition, ``upstream`` (that method's name), and implement ``fit``.
+    ``settings`` is the validated dictionary from the configuration; every
+    entry feeds the run's cache key.
     """
 
     name = None
     symbolic = False
+    settings_label = None
     upstream = None
     # Set by distilled methods: the upstream run's predictions replace the
     # true training targets.

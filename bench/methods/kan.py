@@ -68,6 +68,7 @@ class KANNumeric(Method):
     """pykan KAN trained by grid refinement; each stage is Adam warm-up then LBFGS polishing."""
 
     name = "kan_numeric"
+    settings_label = "settings chosen here"
 
     def library_versions(self):
         return {name: _installed_version(name) for name in ("torch", "pykan")}
@@ -186,6 +187,7 @@ class KANSymbolic(Method):
     """
 
     name = "kan_symbolic"
+    settings_label = "settings chosen here"
     symbolic = True
     upstream = "kan_numeric"
 

@@ -80,6 +80,7 @@ class OperonDirect(Method):
     """Operon genetic programming fitted to the true training targets."""
 
     name = "operon_direct"
+    settings_label = "settings chosen here"
     symbolic = True
 
     def library_versions(self):

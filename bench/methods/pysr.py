@@ -262,6 +262,7 @@ class PySRDirect(Method):
     """PySR fitted on the training targets, with the features x and x**2."""
 
     name = "pysr_direct"
+    settings_label = "settings chosen here"
     symbolic = True
 
     def unavailable_reason(self):

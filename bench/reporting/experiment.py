@@ -7,7 +7,7 @@ import sympy
 from bench import registry
 from bench.errors import DataError
 from bench.reporting.markdown import code, display_math, escape, pipe_table
-from bench.reporting.results import ordered_methods
+from bench.reporting.results import ordered_methods, settings_label
 from bench.signal import make_split
 
 NOT_RECORDED = "not recorded"
@@ -49,7 +49,8 @@ def signal_section(results, target):
 def settings_section(results):
     """Return the Markdown of each method's settings as the configuration in manifest.json gives them.
 
-    Methods with identical settings share one table. Each run's record
+    Methods with identical settings and the same settings label share one
+    table, whose heading names them and their label. Each run's record
     carries the settings it ran with. A run whose record differs from the
     configuration is listed under the table, because the configuration does
     not describe that run.
@@ -63,18 +64,23 @@ def settings_section(results):
             settings = registry.settings_for(config, method)
         except KeyError as error:
             raise DataError(f"the configuration in manifest.json has no settings for method {method} ({error!r}).") from error
+        label = settings_label(method)
         for group in groups:
-            if group["settings"] == settings:
+            if group["settings"] == settings and group["label"] == label:
                 group["methods"].append(method)
                 break
         else:
-            groups.append({"methods": [method], "settings": settings})
+            groups.append({"methods": [method], "settings": settings, "label": label})
 
     parts = []
     for group in groups:
         names = ", ".join(code(method) for method in group["methods"])
+        heading = f"### {names}" + (f" ({escape(group['label'])})" if group["label"] else "")
         rows = [[code(key), code(_format(value))] for key, value in _flatten(group["settings"])]
-        parts += [f"### {names}", pipe_table(("Setting", "Value"), rows, align="ll")]
+        if rows:
+            parts += [heading, pipe_table(("Setting", "Value"), rows, align="ll")]
+        else:
+            parts += [heading, "These methods have no settings." if len(group["methods"]) > 1 else "This method has no settings."]
         different = [
             record for record in records.values()
             if record.get("method") in group["methods"] and record.get("settings") != group["settings"]

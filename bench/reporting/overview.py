@@ -5,7 +5,7 @@ import math
 from bench.reporting.formulas import NUMERIC_METHODS
 from bench.reporting.markdown import code, escape, format_mse, format_r2
 from bench.reporting.provenance import commit_of
-from bench.reporting.results import ordered_methods
+from bench.reporting.results import is_reference, ordered_methods
 from bench.reporting.statistics import CONFIDENCE, summarize
 from bench.reporting.tables import R2_MAX, availability_table
 
@@ -22,7 +22,9 @@ def answer_paragraph(results):
     It names the method with the lowest mean test MSE, the best symbolic
     method and how many symbolic runs reached MATCH_R2, and the methods that
     did not run. Each mean comes with its confidence interval. It does not claim that a formula has the true form: R²
-    near 1 is necessary for that, not sufficient.
+    near 1 is necessary for that, not sufficient. Reference rows (an
+    accuracy ceiling handed the target's form, floors) take no part in the
+    comparison, so a sentence names them as left out.
     """
     runs = results.runs
     config = results.manifest.get("config", {})
@@ -30,8 +32,11 @@ def answer_paragraph(results):
     sentences = [f"On profile {code(results.profile)}" + (f", with {repetitions} seeds per method" if repetitions else "") + ","]
 
     means = _mean_test_errors(runs)
+    references = [method for method in means if is_reference(method)]
+    means = {method: value for method, value in means.items() if method not in references}
     if not means:
-        sentences[0] += " no method finished an ok run, so there is no result to compare."
+        others = " other than the reference rows" if references else ""
+        sentences[0] += f" no method{others} finished an ok run, so there is no result to compare."
     else:
         best = min(means, key=lambda method: means[method][0].mean)
         mse, r2 = means[best]
@@ -43,6 +48,10 @@ def answer_paragraph(results):
             sentences.append("No method predicted the test samples better than their mean (R² ≤ 0).")
         sentences += _overlap_sentences(runs, best, means)
         sentences += _symbolic_sentences(runs, means)
+    if references:
+        names = ", ".join(code(method) for method in references)
+        sentences.append(f"The reference rows {names} are left out of this comparison: they are not competitors, "
+                         "and the headline table lists them.")
     sentences += _not_ok_sentences(runs)
     return " ".join(sentences) + "\n"
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import registry
 from bench.config import METHOD_NAMES, PROFILES
 from bench.errors import DataError, NoResultsError
+from bench.methods.base import REFERENCE
 from bench.signal import sample_grid
 from bench.store import checksum
 
@@ -320,3 +322,13 @@ def ordered_methods(names):
     present = set(names)
     known = [name for name in METHOD_NAMES if name in present]
     return known + sorted(present - set(METHOD_NAMES))
+
+
+def settings_label(method):
+    """Return the label of ``method``'s settings that its adapter declares, or None for a method this code does not know."""
+    return registry.settings_label(method) if method in METHOD_NAMES else None
+
+
+def is_reference(method):
+    """Return whether ``method`` is a reference row (an accuracy ceiling or floor) rather than a competitor."""
+    return settings_label(method) == REFERENCE

@@ -14,7 +14,8 @@ from bench.reporting.markdown import (
     nowrap,
     pipe_table,
 )
-from bench.reporting.results import STATUSES, ordered_methods
+from bench.methods.base import CHOSEN_HERE, PACKAGE_DEFAULTS, REFERENCE
+from bench.reporting.results import STATUSES, ordered_methods, settings_label
 from bench.reporting.statistics import CONFIDENCE, summarize
 
 CONFIDENCE_LABEL = f"{CONFIDENCE:.0%} CI"
@@ -34,10 +35,21 @@ COST_HEADER = (
     f"Seconds per run, {CONFIDENCE_LABEL}",
     "Runs not ok",
 )
-HEADLINE_HEADER = ("Method", "Runs ok / total", f"Test MSE, mean [{CONFIDENCE_LABEL}]", f"Test R², mean [{CONFIDENCE_LABEL}]")
+HEADLINE_HEADER = (
+    "Method", "Settings", "Runs ok / total", f"Test MSE, mean [{CONFIDENCE_LABEL}]", f"Test R², mean [{CONFIDENCE_LABEL}]",
+)
 OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Test MSE", "Test R²", "Train MSE", "Seconds", "Record")
 NOT_OK_RUNS_HEADER = ("Method", "Repetition", "Seed", "Status", "Stage", "Reason", "Record")
 AVAILABILITY_HEADER = ("Method", *(f"Runs {status}" for status in STATUSES))
+# The meaning of each label in the Settings column, as a clause that follows "means that". A
+# method's adapter declares its label.
+SETTINGS_LABEL_MEANINGS = {
+    CHOSEN_HERE: "this benchmark chose the budgets and options, so that a bench fits a time budget on a small "
+                 "machine, instead of the package's defaults",
+    PACKAGE_DEFAULTS: "the method runs with its package's defaults",
+    REFERENCE: "the row is a reference and not a competitor, such as an accuracy ceiling that is handed the "
+               "target's form or a floor that learns nothing about the signal",
+}
 # The ids of the fenced divs around the tables, which the pages and the browser test find them by.
 TEST_TABLE_ID = "results-metrics"
 COST_TABLE_ID = "results-cost"
@@ -98,23 +110,28 @@ def metrics_tables(runs):
 
 
 def headline_table(runs):
-    """Return the Markdown of the headline table: per method, the ok runs and the test metrics with their intervals."""
-    rows = []
+    """Return the Markdown of the headline table: per method, its settings label, the ok runs and the test metrics."""
+    rows, labels = [], []
     for method in ordered_methods(runs["method"]):
         method_runs = runs[runs["method"] == method]
         ok = method_runs[method_runs["status"] == "ok"]
+        labels.append(settings_label(method))
         rows.append([
             code(method),
+            escape(labels[-1] or MISSING),
             f"{len(ok)} / {len(method_runs)}",
             _mean_interval(summarize(ok["mse_test"], lower_bound=0.0), format_mse),
             _mean_interval(summarize(ok["r2_test"], upper_bound=R2_MAX), format_r2),
         ])
-    table = fenced_div(HEADLINE_TABLE_ID, pipe_table(HEADLINE_HEADER, rows, align="lrrr"),
+    table = fenced_div(HEADLINE_TABLE_ID, pipe_table(HEADLINE_HEADER, rows, align="llrrr"),
                        ": Test error of each method over its ok runs, with the confidence interval of the mean.")
     note = (
         f"The mean is over the ok runs of each method, one run per seed; in brackets, the Student-t "
         f"{CONFIDENCE:.0%} confidence interval of that mean. MSE is lower-is-better, R² higher-is-better."
     )
+    meanings = [f"*{label}* means that {meaning}" for label, meaning in SETTINGS_LABEL_MEANINGS.items() if label in labels]
+    if meanings:
+        note += " In the Settings column, " + "; ".join(meanings) + "."
     return f"{table}\n\n{note}\n"
 
 
