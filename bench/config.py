@@ -9,13 +9,19 @@ value is checked here, once, before anything runs.
 import copy
 import difflib
 import math
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import ConfigError
 
-METHOD_NAMES = ("kan_numeric", "kan_symbolic", "kan_symbolic_spectral", "pysr_direct", "pysr_distilled", "operon_direct", "operon_distilled")
+METHOD_NAMES = (
+    "kan_numeric", "kan_symbolic", "kan_symbolic_spectral", "pysr_direct", "pysr_distilled", "operon_direct",
+    "operon_distilled",
+    # Reference rows, not competitors: an accuracy ceiling handed the target's form, and two floors.
+    "ceiling_nls", "floor_mean", "floor_linear",
+)
 
 # The names in pykan 0.2.8's kan.utils.SYMBOLIC_LIB, which auto_symbolic
 # accepts in ``lib``. Kept here so that validation does not import torch;
@@ -96,6 +102,25 @@ _DEFAULT = {
             # the edge activation's dominant angular frequency.
             "sine_range_width": 0.25,
         },
+        # The accuracy ceiling, which fits the target's own form (bench.methods.reference).
+        # floor_mean and floor_linear have no settings.
+        "ceiling_nls": {
+            # Sinusoids A·sin(φ + 2π(f·x + r·x²)) in the model; the target has three.
+            "terms": 3,
+            # The seeding search tries the chirp rates r from -max_chirp_rate to max_chirp_rate,
+            # in cycles per unit of x². The target's chirp has r = 20. A rate half a step off bends
+            # the phase by at most π/8 at the ends of [-0.5, 0.5), so its spectral peak stays high.
+            "max_chirp_rate": 50.0,
+            "chirp_rate_step": 0.5,
+            # scipy.optimize.least_squares: trust-region reflective, with tolerances far below the
+            # relative parameter error of 1e-6 that the recovery judge calls exact.
+            "method": "trf",
+            "ftol": 1e-12,
+            "xtol": 1e-12,
+            "gtol": 1e-12,
+            # Each term's fit took at most 11 evaluations at 1.5 and 15 kHz here.
+            "max_nfev": 200,
+        },
         "pysr": {
             "niterations": 100,
             "population_size": 200,
@@ -166,6 +191,13 @@ MIN_SAMPLES = 20
 MAX_SAMPLES = 10_000_000
 MAX_REPETITIONS = 1000
 MAX_SPLINE_ORDER = 5
+MAX_SINUSOIDS = 20
+MAX_CHIRP_RATES = 10_001
+MAX_FUNCTION_EVALUATIONS = 100_000
+# scipy.optimize.least_squares warns about tolerances below float64's machine epsilon, and its "lm"
+# method rejects them.
+MIN_TOLERANCE = sys.float_info.epsilon
+TOLERANCE_RULE = f"a number from {MIN_TOLERANCE:.3g} (float64's machine epsilon) up to but not including 1"
 
 TYPE_NAMES = {int: "an integer", float: "a number", list: "a list", str: "a string", dict: "a table", bool: "a boolean"}
 
@@ -222,6 +254,10 @@ def _is_operon_symbols(value):
     return all(name in OPERON_SYMBOLS for name in names) and {"constant", "variable"} <= set(names)
 
 
+def _is_tolerance(value):
+    return MIN_TOLERANCE <= value < 1
+
+
 def _is_method_list(value):
     return len(value) > 0 and all(name in METHOD_NAMES for name in value) and len(set(value)) == len(value)
 
@@ -272,6 +308,17 @@ SCHEMA = {
             "refit_lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "snap_samples": Field(INT, lambda v: v == 0 or v >= 10, "0 (all training inputs) or at least 10"),
             "sine_range_width": Field(NUMBER, lambda v: 0 < v <= 10, "a number above 0 and at most 10"),
+        },
+        "ceiling_nls": {
+            "terms": Field(INT, lambda v: 0 < v <= MAX_SINUSOIDS, f"an integer from 1 to {MAX_SINUSOIDS}"),
+            "max_chirp_rate": Field(NUMBER, lambda v: v >= 0, "a non-negative number of cycles per unit of x²"),
+            "chirp_rate_step": Field(NUMBER, lambda v: v > 0, "a positive number of cycles per unit of x²"),
+            "method": Field((str,), lambda v: v in ("trf", "dogbox", "lm"), "'trf', 'dogbox' or 'lm'"),
+            "ftol": Field(NUMBER, _is_tolerance, TOLERANCE_RULE),
+            "xtol": Field(NUMBER, _is_tolerance, TOLERANCE_RULE),
+            "gtol": Field(NUMBER, _is_tolerance, TOLERANCE_RULE),
+            "max_nfev": Field(INT, lambda v: 0 < v <= MAX_FUNCTION_EVALUATIONS,
+                              f"an integer from 1 to {MAX_FUNCTION_EVALUATIONS:,}"),
         },
         "pysr": {
             "niterations": Field(INT, _positive_int, "a positive integer"),
@@ -347,6 +394,18 @@ def _check_sample_count(config):
         )
 
 
+def _check_chirp_rates(config):
+    settings = config["methods"]["ceiling_nls"]
+    # The grid contains the rates -max … max at the step, 0 included: 2·floor(max / step) + 1 of them.
+    ratio = settings["max_chirp_rate"] / settings["chirp_rate_step"]
+    if ratio >= (MAX_CHIRP_RATES + 1) / 2:
+        raise ConfigError(
+            f"invalid methods.ceiling_nls: max_chirp_rate = {settings['max_chirp_rate']} at chirp_rate_step = "
+            f"{settings['chirp_rate_step']} gives about {2 * ratio + 1:.3g} chirp rates to search; choose values "
+            f"that give at most {MAX_CHIRP_RATES:,}."
+        )
+
+
 def _validate(config, schema, path=()):
     if not isinstance(config, dict):
         raise ConfigError(f"invalid section {'.'.join(path)}: expected a table of keys, got {config!r}.")
@@ -401,6 +460,7 @@ def load_config(profile="default", overrides=None):
     config = _merge(PROFILES[profile], overrides or {})
     _validate(config, SCHEMA)
     _check_sample_count(config)
+    _check_chirp_rates(config)
     # Equivalent spellings of the same setting must give the same cache key.
     operon = config["methods"]["operon"]
     operon["allowed_symbols"] = ",".join(_operon_symbol_names(operon["allowed_symbols"]))
@@ -417,5 +477,9 @@ def method_settings(config, method):
         "pysr_distilled": "pysr",
         "operon_direct": "operon",
         "operon_distilled": "operon",
+        "ceiling_nls": "ceiling_nls",
+        "floor_mean": None,
+        "floor_linear": None,
     }[method]
-    return config["methods"][engine]
+    # The floors have no settings.
+    return {} if engine is None else config["methods"][engine]

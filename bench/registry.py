@@ -12,6 +12,9 @@ _ADAPTERS = {
     "pysr_distilled": ("bench.methods.pysr", "PySRDistilled"),
     "operon_direct": ("bench.methods.operon", "OperonDirect"),
     "operon_distilled": ("bench.methods.operon", "OperonDistilled"),
+    "ceiling_nls": ("bench.methods.reference", "CeilingNLS"),
+    "floor_mean": ("bench.methods.reference", "FloorMean"),
+    "floor_linear": ("bench.methods.reference", "FloorLinear"),
 }
 
 # The modules, besides bench.provenance.SHARED_COMPUTE_MODULES, whose code
@@ -27,6 +30,9 @@ _SOURCES = {
     "pysr_distilled": ("methods/pysr.py", "methods/selection.py"),
     "operon_direct": ("methods/operon.py", "methods/selection.py"),
     "operon_distilled": ("methods/operon.py", "methods/selection.py"),
+    "ceiling_nls": ("methods/reference.py",),
+    "floor_mean": ("methods/reference.py",),
+    "floor_linear": ("methods/reference.py",),
 }
 
 assert set(_ADAPTERS) == set(METHOD_NAMES) == set(_SOURCES)

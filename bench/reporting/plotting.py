@@ -23,8 +23,13 @@ METHOD_STYLES = {
     "pysr_distilled": {"color": "#CC79A7", "linestyle": (0, (6, 2, 1, 2))},  # reddish purple
     "operon_direct": {"color": "#0072B2", "linestyle": (0, (3, 1.5))},  # blue
     "operon_distilled": {"color": "#D55E00", "linestyle": (0, (8, 2, 1, 2, 1, 2))},  # vermillion
+    # The reference rows are grey, outside the palette, because they are not competitors. The two
+    # floors share a grey that keeps a 3:1 contrast with white, and differ in their dashes.
+    "ceiling_nls": {"color": "#333333", "linestyle": (0, (4, 2))},  # dark grey, dashed
+    "floor_mean": {"color": "#8C8C8C", "linestyle": (0, (1, 2))},  # grey, dotted
+    "floor_linear": {"color": "#8C8C8C", "linestyle": (0, (6, 2, 2, 2))},  # grey, dash-dot
 }
-# For a method this module does not know: grey, which no listed method uses.
+# For a method this module does not know: a mid grey that no listed method uses.
 OTHER_STYLE = {"color": "#666666", "linestyle": (0, (2, 2))}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
