@@ -59,3 +59,12 @@ def test_refining_to_a_coarser_grid_is_refused():
     coef = torch.zeros(1, 1, grid.shape[1] - 4, dtype=torch.float64)
     with pytest.raises(ValueError, match="cannot refine a grid of 10 intervals to 5"):
         kan_refine.refine_layer(grid, coef, 3, 5)
+
+
+def test_later_stages_use_the_later_adam_settings():
+    settings = dict(SETTINGS, later_adam_lr=0.001, later_grid_updates=0)
+    first = kan_training.stage_settings(settings, 0)
+    later = kan_training.stage_settings(settings, 3)
+    assert (first["adam_lr"], first["grid_updates"]) == (0.01, 2)
+    assert (later["adam_lr"], later["grid_updates"]) == (0.001, 0)
+    assert later["lbfgs_steps"] == settings["lbfgs_steps"]

@@ -92,7 +92,8 @@ class KANNumeric(Method):
                 if index > 0:
                     model = kan_training.refine(model, grid, x_train, settings)
                 try:
-                    stages.append(kan_training.train_stage(model, x_train, y_train, settings, grid))
+                    stage = kan_training.stage_settings(settings, index)
+                    stages.append(kan_training.train_stage(model, x_train, y_train, stage, grid))
                 except kan_training.Diverged as error:
                     raise RunFailed(f"grid {grid}", str(error)) from error
             predictions = _predict(model, task.x_all)

@@ -71,7 +71,7 @@ def refine(model, grid, x_train, settings):
     ``settings["refine"]`` picks the method: ``"nested"`` inserts knots into
     the old grid, so the refined model computes the same function
     (``bench.methods.kan_refine``); ``"pykan"`` is pykan's own ``refine``,
-    a least-squares fit on a new grid, as in the seed experiment. pykan's
+    a least-squares fit on a new grid. pykan's
     ``refine`` builds the new model with ``auto_save=True`` and seeds the
     global generators with its default seed; the caller's isolation
     context contains that.
@@ -165,6 +165,20 @@ def _attempt(model, x, y, settings, grid, lr_scale, attempt):
     record.update(grid=grid, attempts=attempt, lr_scale=lr_scale)
     logger.info("grid %d trained: train MSE %.3e", grid, record["train_mse"])
     return record
+
+
+def stage_settings(settings, index):
+    """Return the settings of grid stage ``index``: the stages after the first use the later-stage Adam settings.
+
+    The first stage starts from pykan's random initialisation, so it takes
+    large Adam steps and adapts the grids to the activations. Later stages
+    start from the refined, already trained model: a large step or a grid
+    update, which refits every spline on a new grid, undoes much of the
+    previous stage's polish.
+    """
+    if index == 0:
+        return settings
+    return dict(settings, adam_lr=settings["later_adam_lr"], grid_updates=settings["later_grid_updates"])
 
 
 def train_stage(model, x, y, settings, grid):
