@@ -107,7 +107,8 @@ _DEFAULT = {
             "refit_lbfgs_steps": 20,
             "snap_samples": 500,
             # Each edge's sine scale a is searched in f·(1 ± this), f being
-            # the edge activation's dominant angular frequency.
+            # the edge activation's dominant angular frequency, and never in
+            # less than ± two bins of its spectrum (bench.methods.kan_snap).
             "sine_range_width": 0.25,
         },
         # The accuracy ceiling, which fits the target's own form (bench.methods.reference).
@@ -198,6 +199,11 @@ class Field:
 MIN_SAMPLES = 20
 MAX_SAMPLES = 10_000_000
 MAX_REPETITIONS = 1000
+# A year: larger values overflow the timer that enforces the limit.
+MAX_TIME_LIMIT_S = 365 * 24 * 3600
+# Far above any chirp that 15 kHz sampling of [-0.5, 0.5] resolves (|r| ≤ 7500), and small
+# enough that the phase 2π·r·x² stays exact to about 1e-9 in float64.
+MAX_CHIRP_RATE = 1e6
 MAX_SPLINE_ORDER = 5
 MAX_SINUSOIDS = 20
 MAX_CHIRP_RATES = 10_001
@@ -287,7 +293,8 @@ SCHEMA = {
         "base_seed": Field(INT, _non_negative_int, "a non-negative integer"),
         "methods": Field((list,), _is_method_list, f"a non-empty list of distinct names from {list(METHOD_NAMES)}"),
         "workers": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
-        "time_limit_s": Field(NUMBER, lambda v: v > 0, "a positive number of seconds"),
+        "time_limit_s": Field(NUMBER, lambda v: 0 < v <= MAX_TIME_LIMIT_S,
+                              f"a positive number of seconds, at most {MAX_TIME_LIMIT_S:g} (a year)"),
     },
     "methods": {
         "kan": {
@@ -321,7 +328,8 @@ SCHEMA = {
         },
         "ceiling_nls": {
             "terms": Field(INT, lambda v: 0 < v <= MAX_SINUSOIDS, f"an integer from 1 to {MAX_SINUSOIDS}"),
-            "max_chirp_rate": Field(NUMBER, lambda v: v >= 0, "a non-negative number of cycles per unit of x²"),
+            "max_chirp_rate": Field(NUMBER, lambda v: 0 <= v <= MAX_CHIRP_RATE,
+                                    f"a number of cycles per unit of x² from 0 to {MAX_CHIRP_RATE:g}"),
             "chirp_rate_step": Field(NUMBER, lambda v: v > 0, "a positive number of cycles per unit of x²"),
             "method": Field((str,), lambda v: v in ("trf", "dogbox", "lm"), "'trf', 'dogbox' or 'lm'"),
             "ftol": Field(NUMBER, _is_tolerance, TOLERANCE_RULE),
