@@ -312,9 +312,13 @@ def write_manifest(results_dir, profile, config, planned, command=None, keep_unc
     date, commit and command line is left as it is, so that a bench that
     wrote no record changes no file.
     """
-    versions = {}
+    # Each method's "bench" version hashes its own modules, so the manifest
+    # keeps the shared part there and every method's in method_code.
+    versions, method_code = {}, {}
     for run in planned:
         versions.update(run.versions)
+        method_code[run.method] = run.versions["bench"]
+    versions["bench"] = provenance.code_version()
     manifest = {
         "profile": profile,
         "config": config,
@@ -324,6 +328,7 @@ def write_manifest(results_dir, profile, config, planned, command=None, keep_unc
         # The bench command line, so that the report can show how to rerun it.
         "command": command,
         "versions": versions,
+        "method_code": method_code,
         "machine": provenance.machine(),
     }
     path = results_dir / "manifest.json"

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import DataError
+
 logger = logging.getLogger(__name__)
 
 RECORD_SCHEMA = 1
@@ -76,8 +78,13 @@ class RunStore:
     def lock(self, key):
         """Hold an exclusive lock on run ``key`` across processes (fcntl.flock) for a block."""
         path = self.root / "locks" / f"{key}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a")
+        except OSError as error:
+            raise DataError(f"cannot create the lock file {path}: {error.strerror or error}. "
+                            f"Make {path.parent} a writable folder, or choose another --results-dir.") from error
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -97,6 +97,27 @@ def test_editing_one_method_changes_only_its_keys(tmp_path, tiny_overrides, monk
     assert changed == {"operon_direct", "operon_distilled"}
 
 
+def test_manifest_keeps_each_method_code_version(tmp_path, tiny_overrides):
+    tiny_overrides["run"]["methods"] = ["operon_direct", "floor_mean"]
+    config = config_module.load_config("quick", tiny_overrides)
+    runner.run_benchmark(config, "quick", tmp_path / "r")
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    records = [json.loads(path.read_text()) for path in (tmp_path / "r" / "records").iterdir()]
+    assert manifest["versions"]["bench"] == provenance.code_version()
+    for record in records:
+        assert manifest["method_code"][record["method"]] == record["versions"]["bench"]
+    assert manifest["method_code"]["operon_direct"] != manifest["method_code"]["floor_mean"]
+
+
+def test_locks_path_that_is_a_file_names_it(tmp_path, tiny_overrides):
+    config = operon_only(tiny_overrides)
+    runner.prepare_results_dir(tmp_path / "r")
+    (tmp_path / "r" / "locks").write_text("")
+    with pytest.raises(BenchError, match=r"cannot create the lock file .*locks/.*\.lock"):
+        runner.run_benchmark(config, "quick", tmp_path / "r")
+    assert not (tmp_path / "r" / "records").exists() or not any((tmp_path / "r" / "records").iterdir())
+
+
 def test_failure_recorded_and_not_reused(tmp_path, tiny_overrides, monkeypatch):
     config = operon_only(tiny_overrides)
 

@@ -94,7 +94,7 @@ def environment_section(results):
     if version_rows:
         parts += [
             pipe_table(("Package", "Version"), version_rows, align="ll"),
-            ": Versions recorded with the results; bench is this code's version and a hash of the modules that compute runs.",
+            ": Versions recorded with the results; bench is this code's version and a hash of the modules that every method's runs share; each run's record adds its method's own modules to that hash.",
         ]
     parts += _machines_of_runs(results, machine)
     return "\n\n".join(parts) + "\n"
