@@ -1,11 +1,18 @@
-"""Inputs the report reads besides the runs: perf figures and the shape of runs.csv values."""
+"""Inputs of the report: perf figures, runs.csv against the run records, and unreadable files."""
 
+import csv
 import json
+import random
+import shutil
 
 import pytest
 
+from bench.cli import main
 from bench.errors import DataError
+from bench.reporting import write_report
+from bench.reporting.results import load_results
 from bench.reporting.speed import speed_section
+from test_site_support import KAN_MSE_TEST, fake_key, make_results
 
 
 def perf_report():
@@ -59,3 +66,140 @@ def test_report_refuses_foreign_folder(tmp_path):
     with pytest.raises(DataError, match="is not empty and contains no report"):
         write_report(tmp_path / "results", foreign)
     assert (foreign / "metrics.md").read_text() == "keep me"
+
+
+# runs.csv against the run records.
+
+
+def edit_cells(results, key, **cells):
+    """Replace cells of the row of run ``key`` in runs.csv, leaving its record as it is."""
+    path = results / "runs.csv"
+    with path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.DictReader(stream)
+        columns, rows = reader.fieldnames, list(reader)
+    for row in rows:
+        if row["key"] == key:
+            row.update(cells)
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def results(tmp_path):
+    """Fake results of one test's own, with ok, failed and unavailable runs."""
+    return make_results(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("method", "repetition", "cells", "field"),
+    [
+        ("kan_numeric", 0, {"mse_test": "1e-09"}, "mse_test"),
+        ("kan_numeric", 0, {"mse_test": repr(KAN_MSE_TEST[0] * (1 + 1e-15))}, "mse_test"),
+        ("kan_numeric", 1, {"r2_test": "0.5"}, "r2_test"),
+        ("kan_numeric", 1, {"mse_test": "", "r2_test": "", "mse_train": ""}, "mse_test"),
+        ("kan_numeric", 0, {"seconds": "1.000"}, "seconds"),
+        ("kan_symbolic", 0, {"formula": "sin(62.83185307179586*x)"}, "formula"),
+        ("kan_symbolic", 0, {"formula_size": "3"}, "formula_size"),
+        ("kan_symbolic", 1, {"status": "ok", "reason": "", "stage": ""}, "status"),
+        ("pysr_direct", 0, {"reason": "edited"}, "reason"),
+        ("pysr_direct", 1, {"seed": "7"}, "seed"),
+        ("pysr_direct", 1, {"repetition": "0"}, "repetition"),
+        ("kan_numeric", 1, {"finished_at": ""}, "finished_at"),
+    ],
+)
+def test_edited_runs_csv_rejected(results, tmp_path, method, repetition, cells, field):
+    key = fake_key(method, repetition)
+    edit_cells(results, key, **cells)
+    pattern = rf"runs\.csv: the {field} of run {key} is .*, but its record .*`nox -s bench -- --profile fake`"
+    with pytest.raises(DataError, match=pattern):
+        write_report(results, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_swapped_keys_rejected(results, tmp_path):
+    numeric, symbolic = fake_key("kan_numeric", 0), fake_key("kan_symbolic", 0)
+    path = results / "runs.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(numeric, "@").replace(symbolic, numeric).replace("@", symbolic), encoding="utf-8")
+    with pytest.raises(DataError, match=r"runs\.csv: the (method|repetition|seed|status|mse_test) of run [0-9a-f]{24}"):
+        load_results(results)
+
+
+def test_repeated_key_rejected(results):
+    path = results / "runs.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines + lines[1:2]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"runs\.csv lists run [0-9a-f]{24} twice"):
+        load_results(results)
+
+
+def test_runs_csv_as_written_accepted(results):
+    runs = load_results(results).runs
+    assert len(runs) == 6
+    # The bench writes seconds with 3 decimals and the metrics with repr, and both match the records.
+    assert runs.loc[runs["method"] == "kan_numeric", "seconds"].tolist() == [12.5, 13.5]
+
+
+def test_runs_csv_without_finished_at(results):
+    path = results / "runs.csv"
+    with path.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    columns = [column for column in rows[0] if column != "finished_at"]
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert "finished_at" not in load_results(results).runs.columns
+
+
+# Unreadable inputs: one line, exit code 2, nothing written.
+
+
+def report_cli(results, out, capsys):
+    """Run `python -m bench report` on ``results`` in this process and return its exit code and stderr."""
+    code = main(["report", "--profile", "quick", "--results-dir", str(results), "--out", str(out)])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is not a valid run table"),
+        (random.Random(0).randbytes(2000), "is not a valid run table"),
+        (bytes(random.Random(1).randrange(32, 127) for _ in range(3000)), "lacks the columns"),
+        (b'method,repetition\n"kan_numeric,0\n', "is not a valid run table"),
+    ],
+    ids=["empty", "random-bytes", "random-text", "open-quote"],
+)
+def test_malformed_runs_csv_one_line(results, tmp_path, capsys, content, message):
+    (results / "runs.csv").write_bytes(content)
+    code, err = report_cli(results, tmp_path / "out", capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"{results / 'runs.csv'} {message}" in err
+    assert "Run the bench again to rewrite runs.csv" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_record_folder_one_line(results, tmp_path, capsys):
+    record = results / "records" / f"{fake_key('kan_numeric', 0)}.json"
+    record.unlink()
+    record.mkdir()
+    code, err = report_cli(results, tmp_path / "out", capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"cannot read {record}: Is a directory" in err
+    assert "nox -s bench -- --profile fake" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_records_file_one_line(results, tmp_path, capsys):
+    shutil.rmtree(results / "records")
+    (results / "records").write_text("not a folder", encoding="utf-8")
+    code, err = report_cli(results, tmp_path / "out", capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"{results / 'records'} is not a folder" in err
+    assert not (tmp_path / "out").exists()

@@ -219,9 +219,8 @@ def test_metrics_failed_reason_escaped(report):
 
 
 def test_metrics_long_reason_cut(results, tmp_path):
-    runs = results / "runs.csv"
     long_reason = "traceback line " * 40
-    runs.write_text(runs.read_text(encoding="utf-8").replace(FAILED_REASON, long_reason), encoding="utf-8")
+    store_fields(results, fake_key("kan_symbolic", 1), reason=long_reason)
     out = tmp_path / "out"
     write_report(results, out)
     lines = [line for line in read(out, "metrics.md").splitlines() if "traceback" in line]
@@ -358,18 +357,26 @@ RECOVERY_HEADER = ["Method", "Runs judged", "10 Hz tone", "30 Hz tone", "chirp 3
 
 def store_formula(results, method, repetition, formula):
     """Store ``formula`` as the formula of an ok run, in its record and in runs.csv."""
-    key = fake_key(method, repetition)
     expression = sympy.sympify(formula, locals={"x": X})
-    fields = {"status": "ok", "reason": "", "stage": "", "formula": formula,
-              "formula_latex": sympy.latex(expression), "formula_size": 10}
+    store_fields(results, fake_key(method, repetition), status="ok", reason="", stage="", formula=formula,
+                 formula_latex=sympy.latex(expression), formula_size=10)
+
+
+def store_fields(results, key, **fields):
+    """Change fields of the run ``key`` in its record and in runs.csv alike, as a bench that wrote them would."""
     resave_record(results, key, **fields)
+    edit_runs_csv(results, key, **fields)
+
+
+def edit_runs_csv(results, key, **cells):
+    """Replace cells of the row of run ``key`` in runs.csv, leaving its record as it is."""
     path = results / "runs.csv"
     with path.open(encoding="utf-8", newline="") as stream:
         reader = csv.DictReader(stream)
         columns, rows = reader.fieldnames, list(reader)
     for row in rows:
         if row["key"] == key:
-            row.update(fields)
+            row.update(cells)
     with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
@@ -432,7 +439,7 @@ def test_recovery_from_stored_records(results, tmp_path):
 
 
 def test_recovery_bad_formula_raises(results, tmp_path):
-    resave_record(results, fake_key("kan_symbolic", 0), formula="sin(2*x")
+    store_fields(results, fake_key("kan_symbolic", 0), formula="sin(2*x")
     with pytest.raises(DataError, match=rf"the formula of run {fake_key('kan_symbolic', 0)} cannot be parsed"):
         write_report(results, tmp_path / "out")
 

@@ -46,6 +46,16 @@ RUN_COLUMNS = (
 NUMERIC_COLUMNS = ("repetition", "seed", "mse_test", "r2_test", "mse_train", "seconds", "formula_size")
 # Written by the bench but not needed to draw the report, so older run tables without it still load.
 OPTIONAL_COLUMNS = ("finished_at",)
+# runs.csv copies these fields of each run's record. The metrics are under the record's "metrics".
+RECORD_METRICS = ("mse_test", "r2_test", "mse_train")
+RECORD_FIELDS = tuple(column for column in (*RUN_COLUMNS, *OPTIONAL_COLUMNS) if column not in RECORD_METRICS)
+INTEGER_COLUMNS = ("repetition", "seed", "formula_size")
+# The bench writes the seconds of a run with 3 decimals, and every other number so that it parses back exactly.
+SECONDS_DECIMALS = 3
+# Longer values are cut in the message that reports a difference between runs.csv and a record.
+SHOWN_VALUE_CHARS = 80
+# A run table that lacks columns has at most this many of its columns named in the message.
+MAX_SHOWN_COLUMNS = 20
 STATUSES = ("ok", "failed", "unavailable")
 # The file that marks a folder as a published bundle rather than a results folder.
 BUNDLE_INDEX = "bundle.json"
@@ -136,6 +146,16 @@ class StoredResults:
                 f"{path} is missing, but runs.csv lists run {key}. "
                 f"Run `{bench_command(self.profile)}` to store it again."
             ) from None
+        except OSError as error:
+            # Such as a folder in place of the record, or a file in place of the records folder.
+            if path.parent.is_dir():
+                problem = f"cannot read {path}: {error.strerror}"
+            else:
+                problem = f"{path.parent} is not a folder"
+            raise DataError(
+                f"{problem}. Restore the records folder as the bench wrote it, "
+                f"or run `{bench_command(self.profile)}` to store the record again."
+            ) from None
         try:
             record = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -169,8 +189,9 @@ def load_results(results_dir):
     A bundle's files are checked against the checksums in its index first.
     Raises NoResultsError, naming the missing file and the command that
     writes it, when ``runs.csv`` or ``manifest.json`` is missing or the run
-    table has no rows. Raises DataError when a stored file is malformed or a
-    bundle's file does not match its index.
+    table has no rows. Raises DataError when a stored file is malformed, a
+    bundle's file does not match its index, or a row of ``runs.csv``
+    differs from its run's record.
     """
     results_dir = Path(results_dir)
     profile = results_dir.name
@@ -198,7 +219,9 @@ def load_results(results_dir):
     manifest = read_manifest(results_dir / "manifest.json")
     # The manifest names the profile even when the results live in a folder named otherwise.
     profile = str(manifest.get("profile") or profile)
-    return StoredResults(profile=profile, directory=results_dir, runs=runs, manifest=manifest, is_bundle=is_bundle)
+    results = StoredResults(profile=profile, directory=results_dir, runs=runs, manifest=manifest, is_bundle=is_bundle)
+    check_runs_against_records(results)
+    return results
 
 
 def read_bundle_index(bundle_dir):
@@ -255,14 +278,25 @@ def read_runs(path):
     """Read ``runs.csv`` into a DataFrame sorted by method (in the bench's order) and repetition.
 
     Text columns keep empty cells as empty strings; numeric columns turn them
-    into NaN. Raises DataError for missing columns, an unknown status or a
-    value that is not a number.
+    into NaN. An optional column that the file lacks stays absent. Raises
+    DataError for a file that is not a CSV table, missing columns, an
+    unknown status, a value that is not a number or a key listed twice.
     """
     # With keep_default_na=False, a reason or formula such as "None" or "NA" stays text.
-    runs = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        runs = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        detail = " ".join(str(error).split())
+        raise DataError(f"{path} is not a valid run table ({detail}). "
+                        "Run the bench again to rewrite runs.csv.") from None
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}. Run the bench again to rewrite runs.csv.") from None
     missing = [column for column in RUN_COLUMNS if column not in runs.columns]
     if missing:
-        raise DataError(f"{path} lacks the columns {missing}; it has {list(runs.columns)}.")
+        found = ", ".join(_shown(str(column)) for column in runs.columns[:MAX_SHOWN_COLUMNS])
+        more = f" and {len(runs.columns) - MAX_SHOWN_COLUMNS} more" if len(runs.columns) > MAX_SHOWN_COLUMNS else ""
+        raise DataError(f"{path} lacks the columns {missing}; it has {found}{more}. "
+                        "Run the bench again to rewrite runs.csv.")
 
     for column in NUMERIC_COLUMNS:
         text = runs[column].str.strip()
@@ -270,10 +304,6 @@ def read_runs(path):
             runs[column] = pd.to_numeric(text.where(text != "", None), errors="raise").astype("float64")
         except (ValueError, TypeError) as error:
             raise DataError(f"{path}: column {column!r} has a value that is not a number: {error}") from error
-
-    for column in OPTIONAL_COLUMNS:
-        if column not in runs.columns:
-            runs[column] = ""
 
     unknown = sorted(set(runs["status"]) - set(STATUSES))
     if unknown:
@@ -288,18 +318,88 @@ def read_runs(path):
             raise DataError(f"{path}: invalid {column} {bad.iloc[0]!r}; a {column} is {shape}. "
                             "Run the bench again to rewrite runs.csv.")
 
+    repeated = runs.loc[runs["key"].duplicated(), "key"]
+    if not repeated.empty:
+        raise DataError(f"{path} lists run {repeated.iloc[0]} twice. Run the bench again to rewrite runs.csv.")
+
     order = {name: position for position, name in enumerate(ordered_methods(runs["method"]))}
     runs = runs.assign(_order=runs["method"].map(order))
     runs = runs.sort_values(["_order", "repetition"], kind="stable").drop(columns="_order")
     return runs.reset_index(drop=True)
 
 
+def check_runs_against_records(results):
+    """Raise DataError when a row of runs.csv differs from its run's record in a field that both contain.
+
+    The bench writes runs.csv from the records, and the records carry
+    checksums, so a difference means that runs.csv was edited afterwards.
+    Text must match exactly. Numbers are compared as parsed: the bench
+    writes them so that they parse back to the record's values, except the
+    seconds, which it rounds to SECONDS_DECIMALS decimals.
+    """
+    path = results.directory / "runs.csv"
+    columns = [column for column in (*RECORD_FIELDS, *RECORD_METRICS) if column in results.runs.columns]
+    for row in results.runs.to_dict("records"):
+        key = row["key"]
+        record = json.loads(results.record_bytes(key))
+        for column in columns:
+            found = row[column]
+            if column in RECORD_METRICS:
+                metrics = record.get("metrics")
+                if not isinstance(metrics, dict) or column not in metrics:
+                    continue
+                expected = metrics[column]
+            elif column in record:
+                expected = record[column]
+            else:
+                continue
+            if not _same_cell(column, found, expected):
+                raise DataError(
+                    f"{path}: the {column} of run {key} is {_shown(found, column)}, but its record "
+                    f"{results.record_path(key)} has {_shown(expected, column)}, so runs.csv was changed after "
+                    f"the bench wrote it. {_rewrite_runs_advice(results)}"
+                )
+
+
+def _same_cell(column, found, expected):
+    """Return whether the runs.csv value ``found`` is what the bench writes for the record's value ``expected``."""
+    if column not in NUMERIC_COLUMNS:
+        return found == ("" if expected is None else str(expected))
+    if expected is None:
+        return math.isnan(found)
+    try:
+        expected = float(expected)
+        if column == "seconds":
+            expected = float(f"{expected:.{SECONDS_DECIMALS}f}")
+    except (TypeError, ValueError):
+        return False
+    return found == expected or (math.isnan(found) and math.isnan(expected))
+
+
+def _shown(value, column=None):
+    if isinstance(value, float) and math.isnan(value):
+        return "an empty cell"
+    if column in INTEGER_COLUMNS and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = repr(value)
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[:SHOWN_VALUE_CHARS] + "…"
+
+
+def _rewrite_runs_advice(results):
+    if results.is_bundle:
+        return (f"Restore the bundle with git, or export it again with `{publish_command(results.profile)}` "
+                "from results that include the prediction arrays.")
+    return f"Run `{bench_command(results.profile)}` to rewrite runs.csv from the records."
+
+
 def read_manifest(path):
     """Read ``manifest.json`` and check the signal settings that the figures need."""
     try:
         manifest = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(f"{path} is not valid JSON: {error}") from error
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}. Run the bench again to rewrite manifest.json.") from None
 
     try:
         signal = manifest["config"]["signal"]
