@@ -1,9 +1,10 @@
-"""Inputs of the report: perf figures, runs.csv against the run records, and unreadable files."""
+"""Inputs and outputs of the report: perf figures, runs.csv against the run records, unreadable files and --out."""
 
 import csv
 import json
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_runs_csv_without_finished_at(results):
     assert "finished_at" not in load_results(results).runs.columns
 
 
-# Unreadable inputs: one line, exit code 2, nothing written.
+# Unreadable inputs and outputs: one line, exit code 2, nothing written.
 
 
 def report_cli(results, out, capsys):
@@ -203,3 +204,22 @@ def test_records_file_one_line(results, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
     assert f"{results / 'records'} is not a folder" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_out_under_file_one_line(results, tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine", encoding="utf-8")
+    code, err = report_cli(results, tmp_path / "afile" / "sub", capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"--out {tmp_path / 'afile' / 'sub'} cannot be created because {tmp_path / 'afile'} is a file" in err
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs the Linux /proc file system")
+def test_out_in_proc_one_line(results, capsys):
+    code, err = report_cli(results, Path("/proc/kan-sr-bench-report"), capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "cannot write the report to --out /proc/kan-sr-bench-report" in err
+    assert "Pass a folder that can be created and written" in err
+    assert not Path("/proc/kan-sr-bench-report").exists()

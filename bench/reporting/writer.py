@@ -49,7 +49,7 @@ def write_report(results_dir, out_dir, citation_file=None):
 
     Returns the paths written, sorted. Raises NoResultsError when
     ``runs.csv`` or ``manifest.json`` is missing, and DataError when a stored
-    file is malformed.
+    file is malformed or ``out_dir`` cannot be created or written.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     _check_output_folder(out_dir)
@@ -58,6 +58,25 @@ def write_report(results_dir, out_dir, citation_file=None):
         citation_file = _project_citation(out_dir)
     contents = build_report(results, prefix=out_dir.name, citation_file=citation_file)
 
+    try:
+        written = _write_contents(out_dir, contents)
+    except OSError as error:
+        where = error.filename or out_dir
+        raise DataError(f"cannot write the report to --out {out_dir}: {where}: {error.strerror}. "
+                        "Pass a folder that can be created and written.") from None
+
+    source = "published bundle" if results.is_bundle else "results"
+    logger.info("wrote %d report files for profile %r from the %s in %s to %s",
+                len(written), results.profile, source, results_dir, out_dir)
+    return written
+
+
+def _write_contents(out_dir, contents):
+    """Write ``contents`` into ``out_dir``, delete the files of the last report that it lacks, and return the paths.
+
+    NOTE: every file is replaced whole, but a write that fails part way, such
+    as on a full disk, leaves the files written so far beside the older ones.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = _read_written_list(out_dir)
     # List the old and the new files before writing, so that a run interrupted here still
@@ -71,10 +90,6 @@ def write_report(results_dir, out_dir, citation_file=None):
         written.append(path)
     _delete_stale(out_dir, previous - set(contents))
     _write_written_list(out_dir, set(contents))
-
-    source = "published bundle" if results.is_bundle else "results"
-    logger.info("wrote %d report files for profile %r from the %s in %s to %s",
-                len(written), results.profile, source, results_dir, out_dir)
     return written
 
 
@@ -172,8 +187,18 @@ def _write_atomic(path, data):
 
 
 def _check_output_folder(out_dir):
-    """Raise DataError unless ``out_dir`` is absent, empty, or contains a report this function wrote."""
+    """Raise DataError unless ``out_dir`` is absent, empty, or contains a report this function wrote.
+
+    An absent ``out_dir`` must lie under a folder, so that it can be created.
+    """
     if not out_dir.exists():
+        # exists() is also false when a file is in the path, such as a/file/sub.
+        ancestor = out_dir.absolute().parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise DataError(f"--out {out_dir} cannot be created because {ancestor} is a file; "
+                            "pass a folder path for the report.")
         return
     if not out_dir.is_dir():
         raise DataError(f"--out {out_dir} is a file; pass a folder for the report.")
