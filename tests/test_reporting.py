@@ -20,6 +20,7 @@ from bench.errors import BenchError, DataError, NoResultsError
 from bench.reporting import export_bundle, write_report
 from bench.reporting.citation import bibtex_entry, read_citation
 from bench.reporting.figures import zoom_windows
+from bench.reporting.markdown import format_r2
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
 from bench.reporting.results import load_results
@@ -308,6 +309,26 @@ def test_pairwise_one_method_no_table():
     assert "results-pairwise" not in markdown
     assert "Fewer than two methods have an ok run" in markdown
     assert "Left out because they have no ok run: `pysr_direct`." in markdown
+
+
+def test_format_r2_large_magnitude():
+    assert format_r2(0.9991) == "0.999100"
+    assert format_r2(-9999.5) == "-9999.500000"
+    assert format_r2(-1e4) == "-1.00e+04"
+    assert format_r2(-1.2345e178) == "-1.23e+178"
+    assert format_r2(float("-inf")) == "-inf"
+    assert format_r2(float("nan")) == "—"
+
+
+def test_metrics_huge_negative_r2_short(results, tmp_path):
+    key = fake_key("kan_symbolic", 0)
+    resave_record(results, key, metrics={"mse_test": 0.25, "r2_test": -1e178, "mse_train": 0.24})
+    edit_runs_csv(results, key, r2_test=repr(-1e178))
+    out = tmp_path / "out"
+    write_report(results, out)
+    row = table_rows(read(out, "metrics.md"), "`kan_symbolic`")[0]
+    assert row[4] == f"-1.00e+178{NBSP}± n/a"
+    assert max(len(line) for line in read(out, "per_seed.md").splitlines()) < 400
 
 
 # Per-seed tables.

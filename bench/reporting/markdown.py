@@ -10,6 +10,10 @@ MISSING = "—"
 # Shown for a standard deviation over a single ok run, where it is undefined with ddof=1.
 UNDEFINED_STD = "n/a"
 
+# R² is at most 1 but unbounded below. A fit far worse than the mean of the targets can reach
+# -1e178, which 6 decimals would print as 187 characters, so from this magnitude on R² gets an exponent.
+R2_FIXED_LIMIT = 1e4
+
 # ASCII punctuation that means something in Pandoc's or CommonMark's inline syntax. Both accept a
 # backslash before any ASCII punctuation, so escaping is safe in both.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|$~^#])")
@@ -77,8 +81,12 @@ def format_mse(value):
 
 
 def format_r2(value):
-    """Format an R² score with 6 decimals."""
-    return MISSING if is_missing(value) else f"{value:.6f}"
+    """Format an R² score with 6 decimals, or with 3 significant digits and an exponent when |R²| ≥ R2_FIXED_LIMIT."""
+    if is_missing(value):
+        return MISSING
+    if math.isfinite(value) and abs(value) >= R2_FIXED_LIMIT:
+        return f"{value:.2e}"
+    return f"{value:.6f}"
 
 
 def format_seconds(value):
