@@ -25,6 +25,7 @@ from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
 from bench.reporting.results import load_results
 from bench.reporting.statistics import summarize, t_quantile
+from bench.reporting.tables import metrics_tables
 from bench.reporting.tomlwriter import dumps
 from bench.signal import X, target_expression
 from bench.store import RunStore
@@ -309,6 +310,51 @@ def test_pairwise_one_method_no_table():
     assert "results-pairwise" not in markdown
     assert "Fewer than two methods have an ok run" in markdown
     assert "Left out because they have no ok run: `pysr_direct`." in markdown
+
+
+def reference_runs():
+    """Return a run table with two competitors and three reference rows, each with three ok runs."""
+    errors = {"kan_numeric": 1e-4, "operon_direct": 1e-2, "ceiling_nls": 1e-29, "floor_mean": 1.0, "floor_linear": 0.9}
+    rows = [(method, float(repetition), "ok", error * (1 + repetition / 10), 1 - error, error, 1.0, "")
+            for method, error in errors.items() for repetition in range(3)]
+    columns = ["method", "repetition", "status", "mse_test", "r2_test", "mse_train", "seconds", "reason"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_pairwise_leaves_out_references():
+    markdown = pairwise_table(reference_runs())
+    rows = [line for line in markdown.splitlines() if line.startswith("| `")]
+    assert len(rows) == 1
+    assert rows[0].startswith("| `kan_numeric` | `operon_direct` | 3 |")
+    for method in ("ceiling_nls", "floor_mean", "floor_linear"):
+        assert f"| `{method}` |" not in markdown
+    assert ("The reference rows `ceiling_nls`, `floor_mean`, `floor_linear` are left out: they are accuracy "
+            "ceilings and floors, not competitors") in markdown
+
+
+def test_pairwise_one_reference_singular():
+    runs = reference_runs()
+    markdown = pairwise_table(runs[~runs["method"].isin(["ceiling_nls", "floor_linear"])])
+    assert "The reference row `floor_mean` is left out: it is an accuracy ceiling or floor" in markdown
+
+
+def test_pairwise_only_references_no_table():
+    runs = reference_runs()
+    markdown = pairwise_table(runs[runs["method"] != "operon_direct"])
+    assert "results-pairwise" not in markdown
+    assert "Fewer than two methods other than the reference rows have an ok run" in markdown
+
+
+def test_metrics_label_reference_rows():
+    metrics = metrics_tables(reference_runs())
+    for method in ("ceiling_nls", "floor_mean", "floor_linear"):
+        assert len(table_rows(metrics, f"`{method}` (reference)")) == 2, method
+    assert len(table_rows(metrics, "`kan_numeric`")) == 2
+    assert "*(reference)* after a method's name means that the row is a reference and not a competitor" in metrics
+
+
+def test_metrics_no_reference_note(report):
+    assert "(reference)" not in read(report, "metrics.md")
 
 
 def test_format_r2_large_magnitude():

@@ -3,7 +3,7 @@
 from itertools import combinations
 
 from bench.reporting.markdown import MISSING, UNDEFINED_STD, code, fenced_div, is_missing, nowrap, pipe_table
-from bench.reporting.results import ordered_methods
+from bench.reporting.results import is_reference, ordered_methods
 from bench.reporting.statistics import (
     BOOTSTRAP_RESAMPLES,
     CONFIDENCE,
@@ -31,15 +31,20 @@ def pairwise_table(runs):
 
     Each unordered pair of methods is one row, with the method that comes
     first in the bench's order as A. Methods with no ok run have nothing to
-    pair and are named below the table.
+    pair and are named below the table. Reference rows (an accuracy ceiling
+    or floor) are left out and named below the table too: the ceiling's test
+    MSE can be rounding noise near 1e-29, so ratios to it mean nothing.
     """
     methods = ordered_methods(runs["method"])
-    with_ok = [method for method in methods if ((runs["method"] == method) & (runs["status"] == "ok")).any()]
-    without_ok = [method for method in methods if method not in with_ok]
+    references = [method for method in methods if is_reference(method)]
+    competitors = [method for method in methods if method not in references]
+    with_ok = [method for method in competitors if ((runs["method"] == method) & (runs["status"] == "ok")).any()]
+    without_ok = [method for method in competitors if method not in with_ok]
 
     parts = []
     if len(with_ok) < 2:
-        parts.append("Fewer than two methods have an ok run, so no pair of methods can be compared.")
+        others = " other than the reference rows" if references else ""
+        parts.append(f"Fewer than two methods{others} have an ok run, so no pair of methods can be compared.")
     else:
         rows = [_row(runs, first, second) for first, second in combinations(with_ok, 2)]
         parts.append(fenced_div(
@@ -47,11 +52,22 @@ def pairwise_table(runs):
             pipe_table(PAIRWISE_HEADER, rows, align="llrrrl"),
             ": Test MSE of method A relative to method B over the repetitions where both runs are ok.",
         ))
+    if references:
+        parts.append(_references_sentence(references))
     if without_ok:
         names = ", ".join(code(method) for method in without_ok)
         parts.append(f"Left out because they have no ok run: {names}.")
     parts.append(pairwise_note())
     return "\n\n".join(parts) + "\n"
+
+
+def _references_sentence(references):
+    names = ", ".join(code(method) for method in references)
+    if len(references) == 1:
+        return (f"The reference row {names} is left out: it is an accuracy ceiling or floor, not a competitor, and "
+                "a ceiling's test MSE can be rounding noise, which makes a ratio to it meaningless.")
+    return (f"The reference rows {names} are left out: they are accuracy ceilings and floors, not competitors, and "
+            "a ceiling's test MSE can be rounding noise, which makes a ratio to it meaningless.")
 
 
 def pairwise_note():

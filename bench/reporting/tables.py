@@ -15,7 +15,7 @@ from bench.reporting.markdown import (
     pipe_table,
 )
 from bench.methods.base import CHOSEN_HERE, PACKAGE_DEFAULTS, REFERENCE
-from bench.reporting.results import STATUSES, ordered_methods, settings_label
+from bench.reporting.results import STATUSES, is_reference, ordered_methods, settings_label
 from bench.reporting.statistics import CONFIDENCE, summarize
 
 CONFIDENCE_LABEL = f"{CONFIDENCE:.0%} CI"
@@ -67,7 +67,7 @@ def metrics_tables(runs):
     of the test metrics over the ok runs. The second has the same for the
     training error and the time per run, and the count of runs that are not
     ok. Their reasons follow as a list, where long words cannot squeeze the
-    numbers.
+    numbers. Reference rows carry the label of their settings after the name.
     """
     test_rows, cost_rows, not_ok_lines = [], [], []
     for method in ordered_methods(runs["method"]):
@@ -76,8 +76,9 @@ def metrics_tables(runs):
         not_ok = method_runs[method_runs["status"] != "ok"]
         mse = summarize(ok["mse_test"], lower_bound=0.0)
         r2 = summarize(ok["r2_test"], upper_bound=R2_MAX)
+        name = _method_cell(method)
         test_rows.append([
-            code(method),
+            name,
             f"{len(ok)} / {len(method_runs)}",
             _mean_std(mse, _format_mse_nowrap),
             _interval(mse, format_mse),
@@ -87,7 +88,7 @@ def metrics_tables(runs):
         train_mse = summarize(ok["mse_train"], lower_bound=0.0)
         seconds = summarize(ok["seconds"], lower_bound=0.0)
         cost_rows.append([
-            code(method),
+            name,
             _mean_std(train_mse, _format_mse_nowrap),
             _interval(train_mse, format_mse),
             _mean_std(seconds, format_seconds),
@@ -105,6 +106,8 @@ def metrics_tables(runs):
     ]
     if not_ok_lines:
         parts += ["Runs that are not ok, with their reasons:", "\n".join(not_ok_lines)]
+    if any(is_reference(method) for method in runs["method"].unique()):
+        parts.append(f"*({REFERENCE})* after a method's name means that {SETTINGS_LABEL_MEANINGS[REFERENCE]}.")
     parts.append(_statistics_note())
     return "\n\n".join(parts) + "\n"
 
@@ -252,6 +255,11 @@ def _mean_interval(summary, formatter):
     if summary.count == 0:
         return MISSING
     return f"{nowrap(formatter(summary.mean))} {_interval(summary, formatter)}"
+
+
+def _method_cell(method):
+    """Return the method's name as code, followed by "(reference)" for a reference row."""
+    return f"{code(method)} ({REFERENCE})" if is_reference(method) else code(method)
 
 
 def _record_link(prefix, key):
