@@ -20,10 +20,12 @@ from bench.errors import BenchError, DataError, NoResultsError
 from bench.reporting import export_bundle, write_report
 from bench.reporting.citation import bibtex_entry, read_citation
 from bench.reporting.figures import zoom_windows
+from bench.reporting.formulas import formulas_section
 from bench.reporting.markdown import format_r2
+from bench.reporting.overview import answer_paragraph
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
-from bench.reporting.results import load_results
+from bench.reporting.results import StoredResults, load_results
 from bench.reporting.statistics import summarize, t_quantile
 from bench.reporting.tables import metrics_tables
 from bench.reporting.tomlwriter import dumps
@@ -263,10 +265,10 @@ def test_pairwise_fake_results(report):
     assert pairwise.startswith("::: {#results-pairwise}")
     rows = table_rows(pairwise, "`kan_numeric`")
     # kan_symbolic failed on repetition 1, so only repetition 0 pairs up: too few pairs for an interval.
-    assert rows == [["`kan_numeric`", "`kan_symbolic`", "1", f"{KAN_MSE_TEST[0] / 0.25:.2e}", "[n/a]",
-                     "undecided: only 1 of the 3 paired repetitions needed"]]
+    assert rows == [["`kan_numeric`", "`kan_symbolic`", "1", f"{KAN_MSE_TEST[0] / 0.25:.2e}", "—",
+                     "undecided: 1 paired repetition, at least 3 needed"]]
     assert rows[0][3] == "6.00e-03"
-    assert "Left out because they have no ok run: `pysr_direct`." in pairwise
+    assert "Left out because it has no ok run: `pysr_direct`." in pairwise
 
 
 def test_pairwise_note_states_settings(report):
@@ -309,7 +311,7 @@ def test_pairwise_one_method_no_table():
     markdown = pairwise_table(runs)
     assert "results-pairwise" not in markdown
     assert "Fewer than two methods have an ok run" in markdown
-    assert "Left out because they have no ok run: `pysr_direct`." in markdown
+    assert "Left out because it has no ok run: `pysr_direct`." in markdown
 
 
 def reference_runs():
@@ -505,6 +507,56 @@ def test_recovery_from_stored_records(results, tmp_path):
     assert "- `kan_symbolic` repetition 1: amplitude 1.273239545, frequency 210 Hz, chirp rate 0 Hz/s, up to 210 Hz" in recovery
 
 
+def test_formulas_size_one_singular():
+    runs = pd.DataFrame({"method": ["pysr_direct"], "repetition": [0.0], "seed": [7.0], "status": ["ok"],
+                         "reason": [""], "formula_latex": ["x"], "formula_size": [1.0], "r2_test": [0.5]})
+    section = formulas_section(runs, target_expression())
+    assert "Repetition 0, seed 7: size 1 node, test R² 0.500000." in section
+    assert "size 1 nodes" not in section
+
+
+def answer_of(runs, repetitions):
+    """Return the answer paragraph of ``runs`` under a manifest with ``repetitions`` repetitions."""
+    manifest = {"config": {"run": {"repetitions": repetitions}}}
+    return answer_paragraph(StoredResults(profile="fake", directory=Path("."), runs=runs, manifest=manifest))
+
+
+def test_answer_singular_counts():
+    runs = pd.DataFrame({
+        "method": ["kan_numeric", "kan_symbolic", "floor_mean", "operon_direct"],
+        "status": ["ok", "ok", "ok", "failed"],
+        "reason": ["", "", "", "crashed"],
+        "mse_test": [1e-3, 0.25, 1.0, np.nan],
+        "r2_test": [0.999, 0.5, 0.0, np.nan],
+        "formula_size": [np.nan, 1.0, np.nan, np.nan],
+    })
+    answer = answer_of(runs, 1)
+    assert "with 1 seed per method," in answer
+    assert "over 1 ok run." in answer
+    assert "with formulas of 1 node." in answer
+    assert "The only ok symbolic run did not reach test R² 0.999999" in answer
+    assert "The reference row `floor_mean` is left out of this comparison: it is not a competitor" in answer
+    assert "The only run of `operon_direct` failed." in answer
+    for wrong in ("1 seeds", "1 ok runs", "1 nodes", "the 1 ", "rows `floor_mean` are"):
+        assert wrong not in answer
+
+
+def test_answer_plural_counts():
+    runs = pd.DataFrame({
+        "method": ["kan_numeric"] * 2 + ["kan_symbolic"] * 2 + ["floor_mean", "floor_linear"],
+        "status": ["ok", "ok", "ok", "failed", "ok", "ok"],
+        "reason": ["", "", "", "crashed", "", ""],
+        "mse_test": [1e-3, 2e-3, 0.25, np.nan, 1.0, 0.9],
+        "r2_test": [0.999, 0.998, 0.5, np.nan, 0.0, 0.1],
+        "formula_size": [np.nan, np.nan, 9.0, np.nan, np.nan, np.nan],
+    })
+    answer = answer_of(runs, 2)
+    assert "with 2 seeds per method," in answer
+    assert "over 2 ok runs." in answer
+    assert "The reference rows `floor_mean`, `floor_linear` are left out of this comparison" in answer
+    assert "1 of the 2 runs of `kan_symbolic` failed." in answer
+
+
 def test_recovery_bad_formula_raises(results, tmp_path):
     store_fields(results, fake_key("kan_symbolic", 0), formula="sin(2*x")
     with pytest.raises(DataError, match=rf"the formula of run {fake_key('kan_symbolic', 0)} cannot be parsed"):
@@ -585,7 +637,7 @@ def test_answer_names_best_method(report):
     assert ("Among the symbolic methods, `kan_symbolic` had the lowest mean test error: mean test MSE 2.50e-01 "
             "(a single ok run, so no interval), test R² 0.500000 (a single ok run, so no interval)") in answer
     assert "R² ≤ 0" not in answer
-    assert "None of the 1 ok symbolic runs reached test R² 0.999999" in answer
+    assert "The only ok symbolic run did not reach test R² 0.999999" in answer
     assert "`pysr_direct` did not run on the machine of the bench: no Julia executable found" in answer
 
 

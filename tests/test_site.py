@@ -81,8 +81,8 @@ def test_rendered_pairwise_table(site):
     table = html.split('id="results-pairwise"', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", rows[-1], re.S)]
-    assert cells == ["kan_numeric", "kan_symbolic", "1", "6.00e-03", "[n/a]",
-                     "undecided: only 1 of the 3 paired repetitions needed"]
+    assert cells == ["kan_numeric", "kan_symbolic", "1", "6.00e-03", "—",
+                     "undecided: 1 paired repetition, at least 3 needed"]
     assert "10,000 bootstrap resamples" in html
 
 

@@ -99,7 +99,12 @@ def test_too_few_pairs_undecided():
     assert math.isnan(comparison.low)
     assert math.isnan(comparison.high)
     assert comparison.verdict == "undecided"
-    assert comparison.reason == "only 2 of the 3 paired repetitions needed"
+    assert comparison.reason == "2 paired repetitions, at least 3 needed"
+
+
+def test_one_pair_reason_singular():
+    comparison = compare_paired("a", "b", [0.1], [1.0])
+    assert comparison.reason == "1 paired repetition, at least 3 needed"
 
 
 def test_no_pairs_undecided():

@@ -9,7 +9,7 @@ import io
 import zipfile
 
 from bench.errors import BenchError
-from bench.reporting.markdown import code, pipe_table
+from bench.reporting.markdown import code, counted, pipe_table
 from bench.reporting.provenance import CONFIG_FILE, config_toml
 
 DOWNLOADS_FOLDER = "downloads"
@@ -80,7 +80,7 @@ def downloads_section(files, prefix):
     total = sum(len(files[name]) for name in records)
     rows.append([
         code(f"{RECORDS_FOLDER}/<key>.json"),
-        f"the full record of each run, {len(records)} files, linked one by one below",
+        f"the full record of each run, {counted(len(records), 'file')}, linked one by one below",
         _size(total),
     ])
     return pipe_table(("File", "Contents", "Size"), rows, align="llr") + "\n\n: Files of the stored results.\n"

@@ -7,7 +7,18 @@ import sympy
 from bench import formulas
 from bench.errors import DataError
 from bench.recovery import DEFAULT_TOLERANCES, VERDICTS, judge, true_terms
-from bench.reporting.markdown import MISSING, code, display_math, escape, fenced_div, format_count, format_r2, pipe_table
+from bench.reporting.markdown import (
+    MISSING,
+    code,
+    counted,
+    display_math,
+    escape,
+    fenced_div,
+    format_count,
+    format_r2,
+    is_missing,
+    pipe_table,
+)
 from bench.reporting.results import ordered_methods
 from bench.signal import X
 
@@ -37,7 +48,7 @@ def formulas_section(runs, target):
     for method in methods:
         parts += [
             f"## {code(method)}",
-            f"True formula, size {true_size} nodes:",
+            f"True formula, size {counted(true_size, 'node')}:",
             display_math(true_latex),
         ]
         for run in runs[runs["method"] == method].itertuples(index=False):
@@ -47,7 +58,7 @@ def formulas_section(runs, target):
 
 def true_formula_section(target):
     """Return the Markdown of the true formula and its size."""
-    return f"{display_math(sympy.latex(target))}\n\nIts expression tree has {formulas.size(target)} nodes.\n"
+    return f"{display_math(sympy.latex(target))}\n\nIts expression tree has {counted(formulas.size(target), 'node')}.\n"
 
 
 def _run_entry(run):
@@ -57,7 +68,8 @@ def _run_entry(run):
         return [f"{label}: {run.status}{reason}."]
     if not run.formula_latex:
         return [f"{label}: ok, but no formula was stored."]
-    summary = f"{label}: size {format_count(run.formula_size)} nodes, test R² {format_r2(run.r2_test)}."
+    size = MISSING if is_missing(run.formula_size) else counted(int(run.formula_size), "node")
+    summary = f"{label}: size {size}, test R² {format_r2(run.r2_test)}."
     return [summary, display_math(run.formula_latex)]
 
 

@@ -99,3 +99,11 @@ def format_seconds(value):
 def format_count(value):
     """Format a whole number stored as a float, such as a seed read from CSV."""
     return MISSING if is_missing(value) else str(int(value))
+
+
+def counted(count, noun, plural=None):
+    """Return ``count`` and ``noun`` in the singular for 1 and in the plural otherwise, such as "1 run" or "3 runs".
+
+    ``plural`` defaults to ``noun`` with an "s" appended.
+    """
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"

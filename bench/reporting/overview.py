@@ -3,7 +3,7 @@
 import math
 
 from bench.reporting.formulas import NUMERIC_METHODS
-from bench.reporting.markdown import code, escape, format_mse, format_r2
+from bench.reporting.markdown import code, counted, escape, format_mse, format_r2
 from bench.reporting.provenance import commit_of
 from bench.reporting.results import is_reference, ordered_methods
 from bench.reporting.statistics import CONFIDENCE, summarize
@@ -29,7 +29,8 @@ def answer_paragraph(results):
     runs = results.runs
     config = results.manifest.get("config", {})
     repetitions = config.get("run", {}).get("repetitions")
-    sentences = [f"On profile {code(results.profile)}" + (f", with {repetitions} seeds per method" if repetitions else "") + ","]
+    seeds = f", with {counted(repetitions, 'seed')} per method" if repetitions else ""
+    sentences = [f"On profile {code(results.profile)}{seeds},"]
 
     means = _mean_test_errors(runs)
     references = [method for method in means if is_reference(method)]
@@ -42,7 +43,7 @@ def answer_paragraph(results):
         mse, r2 = means[best]
         sentences[0] += (
             f" {code(best)} had the lowest mean test error, with mean test MSE {_with_interval(mse, format_mse)} "
-            f"and test R² {_with_interval(r2, format_r2)} over {mse.count} ok runs."
+            f"and test R² {_with_interval(r2, format_r2)} over {counted(mse.count, 'ok run')}."
         )
         if not r2.mean > 0:
             sentences.append("No method predicted the test samples better than their mean (R² ≤ 0).")
@@ -50,8 +51,12 @@ def answer_paragraph(results):
         sentences += _symbolic_sentences(runs, means)
     if references:
         names = ", ".join(code(method) for method in references)
-        sentences.append(f"The reference rows {names} are left out of this comparison: they are not competitors, "
-                         "and the headline table lists them.")
+        if len(references) == 1:
+            sentences.append(f"The reference row {names} is left out of this comparison: it is not a competitor, "
+                             "and the headline table lists it.")
+        else:
+            sentences.append(f"The reference rows {names} are left out of this comparison: they are not "
+                             "competitors, and the headline table lists them.")
     sentences += _not_ok_sentences(runs)
     return " ".join(sentences) + "\n"
 
@@ -62,7 +67,7 @@ def machine_section(results):
     versions = results.manifest.get("versions") or {}
     where = [
         f"The bench ran on {escape(machine.get('cpu') or 'an unrecorded CPU')}",
-        f" with {machine['cores']} cores" if machine.get("cores") else "",
+        f" with {counted(machine['cores'], 'core')}" if machine.get("cores") else "",
         f", {escape(machine['system'])}" if machine.get("system") else "",
         f", and Python {escape(versions['python'])}" if versions.get("python") else "",
         ".",
@@ -77,7 +82,7 @@ def banner(results):
     parts = [f"Results of profile {code(results.profile)}, from runs finished by {escape(date)}"]
     if commit:
         parts.append(f", code commit {code(commit[:COMMIT_CHARS])}" + (" with uncommitted changes" if dirty else ""))
-    parts.append(f", {len(results.runs)} runs.")
+    parts.append(f", {counted(len(results.runs), 'run')}.")
     return f"::: {{.{BANNER_CLASS}}}\n{''.join(parts)}\n:::\n"
 
 
@@ -128,18 +133,23 @@ def _symbolic_sentences(runs, means):
     size_text = ""
     if not sizes.empty:
         low, high = sizes.min(), sizes.max()
-        size_text = f", with formulas of {low} nodes" if low == high else f", with formulas of {low} to {high} nodes"
+        size_text = f", with formulas of {counted(low, 'node') if low == high else f'{low} to {high} nodes'}"
     sentences = [f"Among the symbolic methods, {code(best)} had the lowest mean test error: mean test MSE "
                  f"{_with_interval(mse, format_mse)}, test R² {_with_interval(r2, format_r2)}{size_text}."]
     sentences += _overlap_sentences(runs, best, symbolic)
 
     symbolic_ok = runs[runs["method"].isin(list(symbolic)) & (runs["status"] == "ok")]
     matched = symbolic_ok[symbolic_ok["r2_test"] >= MATCH_R2]
-    if matched.empty:
-        sentences.append(
-            f"None of the {len(symbolic_ok)} ok symbolic runs reached test R² {MATCH_R2}, the accuracy of a formula "
-            "equal to the target up to rounded constants, so none recovered the closed form."
-        )
+    accuracy = "the accuracy of a formula equal to the target up to rounded constants"
+    if len(symbolic_ok) == 1 and matched.empty:
+        sentences.append(f"The only ok symbolic run did not reach test R² {MATCH_R2}, {accuracy}, so it did not "
+                         "recover the closed form.")
+    elif len(symbolic_ok) == 1:
+        sentences.append(f"The only ok symbolic run reached test R² {MATCH_R2} or more; the Formulas page shows "
+                         "whether its formula has the true form.")
+    elif matched.empty:
+        sentences.append(f"None of the {len(symbolic_ok)} ok symbolic runs reached test R² {MATCH_R2}, {accuracy}, "
+                         "so none recovered the closed form.")
     else:
         sentences.append(
             f"{len(matched)} of the {len(symbolic_ok)} ok symbolic runs reached test R² {MATCH_R2} or more; "
@@ -160,7 +170,9 @@ def _not_ok_sentences(runs):
             reason = method_runs["reason"].iloc[0].split(". ")[0].rstrip(".") or "no reason was recorded"
             unavailable.setdefault(reason, []).append(method)
         failed = int((method_runs["status"] == "failed").sum())
-        if failed:
+        if failed == 1 and len(method_runs) == 1:
+            failed_sentences.append(f"The only run of {code(method)} failed.")
+        elif failed:
             failed_sentences.append(f"{failed} of the {len(method_runs)} runs of {code(method)} failed.")
     sentences = []
     for reason, methods in unavailable.items():

@@ -2,7 +2,7 @@
 
 from itertools import combinations
 
-from bench.reporting.markdown import MISSING, UNDEFINED_STD, code, fenced_div, is_missing, nowrap, pipe_table
+from bench.reporting.markdown import MISSING, code, fenced_div, is_missing, nowrap, pipe_table
 from bench.reporting.results import is_reference, ordered_methods
 from bench.reporting.statistics import (
     BOOTSTRAP_RESAMPLES,
@@ -56,7 +56,8 @@ def pairwise_table(runs):
         parts.append(_references_sentence(references))
     if without_ok:
         names = ", ".join(code(method) for method in without_ok)
-        parts.append(f"Left out because they have no ok run: {names}.")
+        subject = "it has" if len(without_ok) == 1 else "they have"
+        parts.append(f"Left out because {subject} no ok run: {names}.")
     parts.append(pairwise_note())
     return "\n\n".join(parts) + "\n"
 
@@ -87,7 +88,7 @@ def pairwise_note():
         f"Verdict, with an equivalence margin of {EQUIVALENCE_MARGIN:.0%}: A is better when the whole interval "
         f"lies below 1 / {upper:g} = {lower:.3f}, worse when it lies above {upper:g}, equivalent when it lies "
         f"between {lower:.3f} and {upper:g}, and undecided otherwise. Fewer than {MIN_PAIRS} pairs get no "
-        f"interval ({UNDEFINED_STD}) and are undecided.",
+        f"interval ({MISSING}) and are undecided.",
         "Limit: a resampled geometric mean cannot reach beyond the smallest and largest per-repetition ratio, so "
         f"with few pairs the interval tends to be too narrow and a verdict is weaker than its {CONFIDENCE:.0%} "
         "suggests.",
@@ -98,7 +99,7 @@ def pairwise_note():
 def _row(runs, first, second):
     comparison = compare_paired(first, second, *paired_test_errors(runs, first, second))
     if is_missing(comparison.low):
-        interval = f"[{UNDEFINED_STD}]"
+        interval = MISSING
     else:
         interval = nowrap(f"[{_format_ratio(comparison.low)}, {_format_ratio(comparison.high)}]")
     verdict = comparison.verdict + (f": {comparison.reason}" if comparison.reason else "")

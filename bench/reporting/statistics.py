@@ -14,6 +14,7 @@ import mpmath
 import numpy as np
 
 from bench.errors import DataError
+from bench.reporting.markdown import counted
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def compare_paired(first, second, first_errors, second_errors, seed=None, resamp
 
     if pairs < MIN_PAIRS:
         reason = ("no repetition where both runs are ok" if pairs == 0
-                  else f"only {pairs} of the {MIN_PAIRS} paired repetitions needed")
+                  else f"{counted(pairs, 'paired repetition')}, at least {MIN_PAIRS} needed")
         comparison = PairedComparison(first, second, pairs, ratio, math.nan, math.nan, "undecided", reason)
     else:
         low, high = _bootstrap_interval(log_ratios, np.random.default_rng(seed), resamples, confidence)
