@@ -20,7 +20,7 @@ from bench.errors import BenchError, DataError, NoResultsError
 from bench.reporting import export_bundle, write_report
 from bench.reporting.citation import bibtex_entry, read_citation
 from bench.reporting.figures import zoom_windows
-from bench.reporting.formulas import formulas_section
+from bench.reporting.formulas import formulas_section, recovery_tables
 from bench.reporting.markdown import format_r2
 from bench.reporting.overview import answer_paragraph
 from bench.reporting.pairwise import pairwise_table
@@ -504,7 +504,36 @@ def test_recovery_from_stored_records(results, tmp_path):
     assert rows[3][4] == "—"
     assert rows[4][4:7] == ["1.273239545", "210", "0"]
     assert rows[4][8] == "6.00e+00"
-    assert "- `kan_symbolic` repetition 1: amplitude 1.273239545, frequency 210 Hz, chirp rate 0 Hz/s, up to 210 Hz" in recovery
+    assert "- `kan_symbolic` repetition 1: amplitude 1.273239545, frequency 210 Hz, r 0 Hz/s, up to 210 Hz" in recovery
+
+
+def recovery_detail_rows(formula):
+    """Return the fitted-term rows of the recovery detail of one ok kan_symbolic run whose formula is ``formula``."""
+    runs = pd.DataFrame({"method": ["kan_symbolic"], "repetition": [0.0], "status": ["ok"], "key": ["k"]})
+    markdown = recovery_tables(runs, {"k": formula}, (-0.5, 0.5), 200)
+    detail = markdown.split('title="Fitted and true terms of every judged run"}\n', 1)[1]
+    return markdown, table_rows(detail, "`kan_symbolic`")
+
+
+def test_phase_near_two_pi_shown_zero():
+    # A phase fitted as -1e-13 rad wraps to 2π - 1e-13, which 10 significant digits would print as 6.283185307.
+    _, rows = recovery_detail_rows("1.2732395447351628*sin(-1e-13 + 62.83185307179586*x)")
+    assert rows[0][2] == "10 Hz tone"
+    assert rows[0][7] == "0"
+    assert not any("6.283185307" in cell for row in rows for cell in row)
+
+
+def test_phase_shown_otherwise():
+    _, rows = recovery_detail_rows("1.2732395447351628*sin(1e-6 + 62.83185307179586*x)")
+    assert rows[0][7] == "1e-06"
+
+
+def test_chirp_coefficient_labelled():
+    markdown, _ = recovery_detail_rows("1.27*sin(62.8*x)")
+    assert "| r, coefficient of x² (Hz/s; sweep 2r) |" in markdown
+    assert "| Fitted r, coefficient of x² (Hz/s; sweep 2r) |" in markdown
+    assert "the instantaneous frequency f + 2·r·x sweeps at 2·r Hz/s" in markdown
+    assert "Chirp rate (Hz/s)" not in markdown
 
 
 def test_formulas_size_one_singular():

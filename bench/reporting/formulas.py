@@ -6,7 +6,7 @@ import sympy
 
 from bench import formulas
 from bench.errors import DataError
-from bench.recovery import DEFAULT_TOLERANCES, VERDICTS, judge, true_terms
+from bench.recovery import DEFAULT_TOLERANCES, TWO_PI, VERDICTS, judge, true_terms
 from bench.reporting.markdown import (
     MISSING,
     code,
@@ -26,7 +26,8 @@ from bench.signal import X
 NUMERIC_METHODS = frozenset({"kan_numeric"})
 # The id of the fenced div around the recovery table, which the tests find it by.
 RECOVERY_TABLE_ID = "formulas-recovery"
-PARAMETER_HEADER = ("Amplitude", "Frequency (Hz)", "Chirp rate (Hz/s)", "Phase (rad)")
+# r is the coefficient of x² in the phase, so the instantaneous frequency f + 2·r·x sweeps at 2·r Hz/s, not r.
+PARAMETER_HEADER = ("Amplitude", "Frequency f (Hz)", "r, coefficient of x² (Hz/s; sweep 2r)", "Phase (rad)")
 # Significant digits of the fitted and true parameters, enough to show a relative difference of 1e-8.
 PARAMETER_DIGITS = 10
 
@@ -150,10 +151,11 @@ def _recovery_explanation(nyquist_hz):
     return (
         "Each formula is expanded and split into sinusoids A·sin(φ₀ + 2π(f·x + r·x²)) and other terms, "
         "and each true term is compared with the closest sinusoid. "
-        f"A term is exact when the amplitude, the frequency f and the chirp rate r are each within a relative "
+        "With x in seconds, r is in Hz/s, and the instantaneous frequency f + 2·r·x sweeps at 2·r Hz/s. "
+        f"A term is exact when the amplitude, the frequency f and the coefficient r are each within a relative "
         f"{exact} of the true ones and the phase within 2π·{exact} rad, almost when they are within {almost}, "
         "and missed otherwise. "
-        "Where the true chirp rate is 0, the fitted r must be at most the tolerance times the true frequency. "
+        "Where the true r is 0, the fitted r must be at most the tolerance times the true frequency. "
         "The match is then confirmed by evaluating both terms as the formula writes them on a dense grid. "
         "Runs that failed, were unavailable or stored no formula are not judged.\n\n"
         "The last column counts the judged runs whose formula has a sinusoid with an instantaneous frequency "
@@ -183,7 +185,7 @@ def _recovery_detail(runs, judged, domain):
         for sinusoid in recovery.suspect:
             amplitude, frequency, chirp_rate, _ = _parameters(sinusoid)
             suspects.append(f"- {code(run.method)} repetition {format_count(run.repetition)}: amplitude {amplitude}, "
-                            f"frequency {frequency} Hz, chirp rate {chirp_rate} Hz/s, "
+                            f"frequency {frequency} Hz, r {chirp_rate} Hz/s, "
                             f"up to {sinusoid.max_frequency(domain):.{PARAMETER_DIGITS}g} Hz on the domain.")
 
     header = ("Method", "Repetition", "True term", "Verdict", *(f"Fitted {name[0].lower()}{name[1:]}" for name in PARAMETER_HEADER),
@@ -200,5 +202,15 @@ def _recovery_detail(runs, judged, domain):
 
 
 def _parameters(sinusoid):
-    return [f"{value:.{PARAMETER_DIGITS}g}" for value in
-            (sinusoid.amplitude, sinusoid.frequency_hz, sinusoid.chirp_rate, sinusoid.phase)]
+    values = (sinusoid.amplitude, sinusoid.frequency_hz, sinusoid.chirp_rate)
+    return [*(f"{value:.{PARAMETER_DIGITS}g}" for value in values), _format_phase(sinusoid.phase)]
+
+
+def _format_phase(phase):
+    """Format a phase in [0, 2π) with PARAMETER_DIGITS significant digits, showing one that rounds to 2π as 0.
+
+    A phase just below 2π, such as a fitted -1e-13 rad wrapped into [0, 2π),
+    is the same angle as 0, and 0 is its value rounded to the digits shown.
+    """
+    text = f"{phase:.{PARAMETER_DIGITS}g}"
+    return "0" if text == f"{TWO_PI:.{PARAMETER_DIGITS}g}" else text
