@@ -7,7 +7,6 @@ key of the run it builds on. Paths, verbosity and key order do not enter.
 """
 
 import concurrent.futures
-import contextlib
 import csv
 import datetime
 import hashlib
@@ -15,8 +14,6 @@ import io
 import json
 import logging
 import multiprocessing
-import signal as signal_module
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,6 +21,7 @@ from bench import execution, formulas, provenance, registry, signal
 from bench.errors import BenchError
 from bench.seeds import derive_seed
 from bench.store import MARKER_NAME, RunStore, canonical_json, write_atomic
+from bench.time_limit import RunTimedOut, time_limit
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +214,7 @@ def run_batch(config, results_dir, methods, batch):
     return summary.counts
 
 
-def _reuse_or_compute(run, adapter, split, store, upstream, summary, time_limit):
+def _reuse_or_compute(run, adapter, split, store, upstream, summary, limit_s):
     # The lock keeps two benches on one folder from computing the same run
     # at once. The second one waits, then finds the first one's record.
     with store.lock(run.key):
@@ -227,7 +225,7 @@ def _reuse_or_compute(run, adapter, split, store, upstream, summary, time_limit)
             return stored
 
         upstream_arrays = store.load_arrays(upstream["key"]) if upstream and upstream["status"] == "ok" else None
-        record, arrays = _execute_with_limit(run, adapter, split, upstream, upstream_arrays, time_limit)
+        record, arrays = _execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s)
         summary.counts["computed" if record["status"] == "ok" else record["status"]] += 1
         seconds = f" in {record['seconds']:.2f} s" if record["seconds"] is not None else ""
         reason = f": {record['reason']}" if record["reason"] else ""
@@ -245,43 +243,14 @@ def _reuse_or_compute(run, adapter, split, store, upstream, summary, time_limit)
         return record
 
 
-class RunTimedOut(BaseException):
-    """A run passed its time limit. A BaseException, so that adapters' own handlers do not catch it."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds):
-    """Raise RunTimedOut in this block after ``seconds`` of wall time.
-
-    NOTE: the limit is checked between Python operations, so a long call
-    into native code (one Operon search, one LAPACK solve) ends first.
-    Operon's own max_time_s bounds its search.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        logger.warning("the time limit works only in a process's main thread; running without it")
-        yield
-        return
-
-    def expire(signum, frame):
-        raise RunTimedOut()
-
-    previous = signal_module.signal(signal_module.SIGALRM, expire)
-    signal_module.setitimer(signal_module.ITIMER_REAL, seconds)
+def _execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s):
     try:
-        yield
-    finally:
-        signal_module.setitimer(signal_module.ITIMER_REAL, 0)
-        signal_module.signal(signal_module.SIGALRM, previous)
-
-
-def _execute_with_limit(run, adapter, split, upstream, upstream_arrays, time_limit):
-    try:
-        with _time_limit(time_limit):
+        with time_limit(limit_s):
             return execution.execute(run, adapter, split, upstream, upstream_arrays)
     except RunTimedOut:
-        record = execution.base_record(run, "failed", f"the run exceeded run.time_limit_s = {time_limit} s; "
+        record = execution.base_record(run, "failed", f"the run exceeded run.time_limit_s = {limit_s} s; "
                                        "raise the limit or lower the method's budget", "time limit")
-        record["seconds"] = float(time_limit)
+        record["seconds"] = float(limit_s)
         return record, None
 
 

@@ -287,6 +287,32 @@ def test_time_limit_fails_run(tmp_path, tiny_overrides, monkeypatch):
     assert "run.time_limit_s = 0.2 s" in row["reason"]
 
 
+def test_time_limit_outside_main_thread(tmp_path, tiny_overrides, monkeypatch):
+    # A Dask worker runs each task in a thread of its own, where SIGALRM cannot reach.
+    import threading
+    import time
+
+    def busy(self, task, upstream=None):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pass
+
+    monkeypatch.setattr(OperonDirect, "fit", busy)
+    tiny_overrides["run"]["time_limit_s"] = 0.2
+    config = operon_only(tiny_overrides)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(
+        summary=runner.run_benchmark(config, "quick", tmp_path / "r")))
+    started = time.monotonic()
+    worker.start()
+    worker.join(timeout=60)
+    assert time.monotonic() - started < 5
+    assert outcome["summary"].failed == 1
+    row = read_statuses(tmp_path / "r")[0]
+    assert row["stage"] == "time limit"
+    assert "run.time_limit_s = 0.2 s" in row["reason"]
+
+
 def test_locked_run_waits_for_holder(tmp_path, tiny_overrides):
     import threading
 
