@@ -94,12 +94,15 @@ def _results_dir(args):
 
 def _command_run(args):
     from bench import runner
+    from bench.progress import progress_display
 
     overrides = config_module.read_toml(args.config) if args.config else None
     config = config_module.load_config(args.profile, overrides)
     methods = parse_methods(args.methods) if args.methods is not None else None
     results_dir = _results_dir(args)
-    summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line)
+    with progress_display(sys.stderr) as progress:
+        summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line,
+                                       progress=progress)
     print(f"bench: {summary.line()}; results in {results_dir}")
     if summary.failed:
         print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}", file=sys.stderr)

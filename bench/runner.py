@@ -13,12 +13,15 @@ import hashlib
 import io
 import json
 import logging
+import logging.handlers
 import multiprocessing
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
 from bench import execution, formulas, provenance, registry, signal
 from bench.errors import BenchError
+from bench.progress import Progress
 from bench.seeds import derive_seed
 from bench.store import MARKER_NAME, RunStore, canonical_json, write_atomic
 from bench.time_limit import RunTimedOut, time_limit
@@ -123,15 +126,17 @@ def prepare_results_dir(results_dir):
                          "Pass a writable folder to --results-dir.") from None
 
 
-def run_benchmark(config, profile, results_dir, methods=None, command=None):
+def run_benchmark(config, profile, results_dir, methods=None, command=None, progress=None):
     """Run the selected methods (all of the configuration's by default) and return a Summary.
 
     Everything that can be checked is checked before the results folder is
     touched. Stored ok runs are reused; failed and unavailable runs are
     computed again. ``runs.csv`` and ``manifest.json`` are rewritten at the
     end, listing the configuration's methods and any selected with
-    ``methods``.
+    ``methods``. ``progress`` (a ``bench.progress.Progress``) is told of
+    every run.
     """
+    progress = progress or Progress()
     _make_split(config)
     adapters, planned = plan_runs(config, methods)
     prepare_results_dir(results_dir)
@@ -141,8 +146,9 @@ def run_benchmark(config, profile, results_dir, methods=None, command=None):
     needed = selected | {adapters[name].upstream for name in selected if adapters[name].upstream}
     batches = [[run for run in planned if run.repetition == repetition and run.method in needed]
                for repetition in range(config["run"]["repetitions"])]
+    progress.planned(sum(len(batch) for batch in batches))
     summary = Summary()
-    for counts in _run_batches(config, results_dir, methods, batches):
+    for counts in _run_batches(config, results_dir, methods, batches, progress):
         summary.counts.update(counts)
 
     listed = set(config["run"]["methods"]) | selected
@@ -167,41 +173,89 @@ def _make_split(config):
     )
 
 
-def _run_batches(config, results_dir, methods, batches):
+def _run_batches(config, results_dir, methods, batches, progress):
     """Yield the outcome counts of each batch (one repetition), in worker processes when ``run.workers`` > 1.
 
     Repetitions are independent, so each worker takes whole repetitions and
-    writes their records itself, with the store's atomic writes. Every fit
-    uses one torch thread whatever the worker count (see execution), so the
-    results do not depend on it.
+    writes their records itself, with the store's atomic writes. Each run
+    sets its own thread counts (methods.kan.torch_threads,
+    methods.operon.n_threads), so the results do not depend on the worker
+    count. Workers send their log records and progress events through a
+    queue, and a thread of this process hands them to its loggers and to
+    ``progress``.
     """
     workers = min(config["run"]["workers"], len(batches))
     if workers <= 1:
         for batch in batches:
-            yield run_batch(config, results_dir, methods, batch)
+            yield run_batch(config, results_dir, methods, batch, progress)
         return
 
     context = multiprocessing.get_context("spawn")
     level = logging.getLogger().getEffectiveLevel()
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                                initargs=(level,)) as pool:
-        futures = [pool.submit(run_batch, config, results_dir, methods, batch) for batch in batches]
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    events = context.Queue()
+    listener = threading.Thread(target=_forward_events, args=(events, progress), name="bench-events", daemon=True)
+    listener.start()
+    try:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                                    initargs=(level, events)) as pool:
+            futures = [pool.submit(_run_batch_in_worker, config, results_dir, methods, batch) for batch in batches]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    yield future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        # The pool has shut down, so the workers' events are all in the
+        # queue before this end marker. The timeout covers a worker killed
+        # in the middle of a write, which leaves the queue unreadable.
+        events.put(None)
+        listener.join(timeout=10)
 
 
-def _init_worker(level):
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s",
-                        datefmt="%H:%M:%S")
+# The progress of a pool worker process, which sends its events to the bench's process; set by _init_worker.
+_worker_progress = Progress()
 
 
-def run_batch(config, results_dir, methods, batch):
+class _QueueProgress(Progress):
+    """Sends a worker process's progress events to the bench's process through a queue."""
+
+    def __init__(self, events):
+        self._events = events
+
+    def started(self, run):
+        self._events.put(("started", (run,)))
+
+    def finished(self, run, status, outcome):
+        self._events.put(("finished", (run, status, outcome)))
+
+
+def _init_worker(level, events):
+    global _worker_progress
+
+    root = logging.getLogger()
+    root.handlers = [logging.handlers.QueueHandler(events)]
+    root.setLevel(level)
+    _worker_progress = _QueueProgress(events)
+
+
+def _forward_events(events, progress):
+    while (event := events.get()) is not None:
+        if isinstance(event, logging.LogRecord):
+            logging.getLogger(event.name).handle(event)
+        else:
+            kind, arguments = event
+            getattr(progress, kind)(*arguments)
+
+
+def _run_batch_in_worker(config, results_dir, methods, batch):
+    return run_batch(config, results_dir, methods, batch, _worker_progress)
+
+
+def run_batch(config, results_dir, methods, batch, progress=None):
     """Run one repetition's planned runs in order and return the outcome counts."""
+    progress = progress or Progress()
     split = _make_split(config)
     adapters, _ = plan_runs(config, methods)
     store = RunStore(results_dir)
@@ -210,37 +264,59 @@ def run_batch(config, results_dir, methods, batch):
     for run in batch:
         upstream = records.get(run.upstream_key) if run.upstream_key else None
         records[run.key] = _reuse_or_compute(run, adapters[run.method], split, store, upstream, summary,
-                                             config["run"]["time_limit_s"])
+                                             config["run"]["time_limit_s"], progress)
     return summary.counts
 
 
-def _reuse_or_compute(run, adapter, split, store, upstream, summary, limit_s):
+def _reuse_or_compute(run, adapter, split, store, upstream, summary, limit_s, progress):
     # The lock keeps two benches on one folder from computing the same run
     # at once. The second one waits, then finds the first one's record.
     with store.lock(run.key):
         stored = store.load(run.key)
         if stored is not None and stored["status"] == "ok":
-            logger.info("%s repetition %d: reused stored run %s", run.method, run.repetition, run.key)
             summary.counts["reused"] += 1
+            report_finished(run, stored, "reused", progress)
             return stored
 
+        progress.started(run)
         upstream_arrays = store.load_arrays(upstream["key"]) if upstream and upstream["status"] == "ok" else None
         record, arrays = _execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s)
         summary.counts["computed" if record["status"] == "ok" else record["status"]] += 1
-        seconds = f" in {record['seconds']:.2f} s" if record["seconds"] is not None else ""
-        reason = f": {record['reason']}" if record["reason"] else ""
-        logger.info("%s repetition %d: %s%s%s", run.method, run.repetition, record["status"], seconds, reason)
-        if stored is not None and _same_outcome(stored, record):
-            # A failure or unavailability seen again keeps its first record, so
-            # that a rerun leaves the stored results byte for byte as they were.
-            return stored
-        try:
-            store.save(record, arrays)
-        except OSError as error:
-            raise BenchError(f"cannot write run {run.key} to {store.root}: {error.strerror}. Free space or fix the "
-                             "folder's permissions, then run again; the runs already stored are kept.") from None
-        summary.counts["written"] += 1
-        return record
+        stored_record = store_outcome(store, run, stored, record, arrays, summary)
+        report_finished(run, record, "computed", progress)
+        return stored_record
+
+
+def store_outcome(store, run, stored, record, arrays, summary):
+    """Store a computed run's ``record`` and ``arrays`` and return the record kept for the run.
+
+    ``stored`` is the run's record already on disk, or None. The caller
+    holds the run's lock.
+    """
+    if stored is not None and _same_outcome(stored, record):
+        # A failure or unavailability seen again keeps its first record, so
+        # that a rerun leaves the stored results byte for byte as they were.
+        return stored
+    try:
+        store.save(record, arrays)
+    except OSError as error:
+        raise BenchError(f"cannot write run {run.key} to {store.root}: {error.strerror}. Free space or fix the "
+                         "folder's permissions, then run again; the runs already stored are kept.") from None
+    summary.counts["written"] += 1
+    return record
+
+
+def report_finished(run, record, outcome, progress):
+    """Log one line for a finished run and tell ``progress``; ``outcome`` is "computed" or "reused".
+
+    The seconds are the run's fit time from its record, so a reused run
+    shows the time it took when it was computed.
+    """
+    seconds = "-" if record["seconds"] is None else f"{record['seconds']:.2f}"
+    reason = f": {record['reason']}" if record["reason"] else ""
+    logger.info("%s repetition %d seed %d: %s, %s, %s s, run %s%s", run.method, run.repetition, run.seed,
+                record["status"], outcome, seconds, run.key, reason)
+    progress.finished(run, record["status"], outcome)
 
 
 def _execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s):
