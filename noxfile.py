@@ -10,7 +10,7 @@ nox.options.default_venv_backend = "venv"
 @nox.session
 def bench(session):
     """Run every method over the profile's repetitions, reusing stored runs (pass options after --)."""
-    session.install("-e", ".[methods]")
+    session.install("-e", ".[methods,distributed]")
     session.run("python", "-m", "bench", "run", *session.posargs)
 
 

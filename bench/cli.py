@@ -49,6 +49,13 @@ def build_parser():
     run.add_argument("--config", type=Path, default=None, help="TOML file whose values override the profile's")
     run.add_argument("--methods", default=None,
                      help=f"comma-separated methods to run (default: the configuration's): {', '.join(config_module.METHOD_NAMES)}")
+    run.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                     help="send the runs to the running Dask scheduler at ADDRESS (tcp://HOST:PORT); needs the "
+                          "distributed extra")
+    run.add_argument("--workers", metavar="N", type=int, default=None,
+                     help="start a Dask cluster of N worker processes, one thread each, on this machine and run on it; "
+                          "needs the distributed extra (the configuration's run.workers sizes a pool of local "
+                          "processes instead)")
 
     report = commands.add_parser("report", help="write the report's tables, formulas and figures from stored runs")
     _add_profile(report)
@@ -93,16 +100,17 @@ def _results_dir(args):
 
 
 def _command_run(args):
-    from bench import runner
+    from bench import cluster, runner
     from bench.progress import progress_display
 
     overrides = config_module.read_toml(args.config) if args.config else None
     config = config_module.load_config(args.profile, overrides)
     methods = parse_methods(args.methods) if args.methods is not None else None
+    spec = cluster.cluster_spec(args.scheduler, args.workers)
     results_dir = _results_dir(args)
     with progress_display(sys.stderr) as progress:
         summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line,
-                                       progress=progress)
+                                       cluster=spec, progress=progress)
     print(f"bench: {summary.line()}; results in {results_dir}")
     if summary.failed:
         print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}", file=sys.stderr)

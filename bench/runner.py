@@ -7,6 +7,7 @@ key of the run it builds on. Paths, verbosity and key order do not enter.
 """
 
 import concurrent.futures
+import contextlib
 import csv
 import datetime
 import hashlib
@@ -126,31 +127,42 @@ def prepare_results_dir(results_dir):
                          "Pass a writable folder to --results-dir.") from None
 
 
-def run_benchmark(config, profile, results_dir, methods=None, command=None, progress=None):
+def run_benchmark(config, profile, results_dir, methods=None, command=None, cluster=None, progress=None):
     """Run the selected methods (all of the configuration's by default) and return a Summary.
 
     Everything that can be checked is checked before the results folder is
-    touched. Stored ok runs are reused; failed and unavailable runs are
-    computed again. ``runs.csv`` and ``manifest.json`` are rewritten at the
-    end, listing the configuration's methods and any selected with
-    ``methods``. ``progress`` (a ``bench.progress.Progress``) is told of
-    every run.
+    touched, the Dask cluster included. Stored ok runs are reused; failed
+    and unavailable runs are computed again. ``runs.csv`` and
+    ``manifest.json`` are rewritten at the end, listing the configuration's
+    methods and any selected with ``methods``. With ``cluster`` (a
+    ``bench.cluster.ClusterSpec``) the runs go to Dask, otherwise to this
+    process or to ``run.workers`` local processes. ``progress`` (a
+    ``bench.progress.Progress``) is told of every run.
     """
     progress = progress or Progress()
-    _make_split(config)
+    make_split(config)
     adapters, planned = plan_runs(config, methods)
-    prepare_results_dir(results_dir)
-    store = RunStore(results_dir)
-
     selected = set(methods or config["run"]["methods"])
     needed = selected | {adapters[name].upstream for name in selected if adapters[name].upstream}
     batches = [[run for run in planned if run.repetition == repetition and run.method in needed]
                for repetition in range(config["run"]["repetitions"])]
-    progress.planned(sum(len(batch) for batch in batches))
-    summary = Summary()
-    for counts in _run_batches(config, results_dir, methods, batches, progress):
-        summary.counts.update(counts)
 
+    summary = Summary()
+    with contextlib.ExitStack() as stack:
+        if cluster is not None:
+            from bench import cluster as dask_cluster
+
+            client = stack.enter_context(dask_cluster.connect(cluster))
+        prepare_results_dir(results_dir)
+        progress.planned(sum(len(batch) for batch in batches))
+        if cluster is not None:
+            outcomes = dask_cluster.run_batches(client, config, results_dir, batches, progress)
+        else:
+            outcomes = _run_batches(config, results_dir, methods, batches, progress)
+        for counts in outcomes:
+            summary.counts.update(counts)
+
+    store = RunStore(results_dir)
     listed = set(config["run"]["methods"]) | selected
     try:
         write_runs_csv(results_dir, store, [run for run in planned if run.method in listed])
@@ -166,7 +178,8 @@ def _same_outcome(stored, record):
     return record["status"] != "ok" and all(stored.get(name) == record[name] for name in fields)
 
 
-def _make_split(config):
+def make_split(config):
+    """Return the signal's samples and train/test split for ``config``."""
     return signal.make_split(
         signal.target_expression(), config["signal"]["domain"], config["signal"]["sampling_rate_hz"],
         config["split"]["test_fraction"], config["split"]["data_seed"],
@@ -256,7 +269,7 @@ def _run_batch_in_worker(config, results_dir, methods, batch):
 def run_batch(config, results_dir, methods, batch, progress=None):
     """Run one repetition's planned runs in order and return the outcome counts."""
     progress = progress or Progress()
-    split = _make_split(config)
+    split = make_split(config)
     adapters, _ = plan_runs(config, methods)
     store = RunStore(results_dir)
     summary = Summary()
@@ -280,7 +293,7 @@ def _reuse_or_compute(run, adapter, split, store, upstream, summary, limit_s, pr
 
         progress.started(run)
         upstream_arrays = store.load_arrays(upstream["key"]) if upstream and upstream["status"] == "ok" else None
-        record, arrays = _execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s)
+        record, arrays = execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s)
         summary.counts["computed" if record["status"] == "ok" else record["status"]] += 1
         stored_record = store_outcome(store, run, stored, record, arrays, summary)
         report_finished(run, record, "computed", progress)
@@ -319,7 +332,8 @@ def report_finished(run, record, outcome, progress):
     progress.finished(run, record["status"], outcome)
 
 
-def _execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s):
+def execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s):
+    """Return the record and arrays of ``execution.execute``, or a failed record if the run passes ``limit_s``."""
     try:
         with time_limit(limit_s):
             return execution.execute(run, adapter, split, upstream, upstream_arrays)
