@@ -19,13 +19,11 @@ _ADAPTERS = {
 
 # The modules, besides bench.provenance.SHARED_COMPUTE_MODULES, whose code
 # determines each method's result; they are part of its cache key.
-_KAN_SOURCES = (
-    "methods/kan.py", "methods/kan_training.py", "methods/kan_fast.py", "methods/kan_refine.py", "methods/kan_snap.py",
-)
+_KAN_SOURCES = ("methods/kan.py", "methods/kan_training.py", "methods/kan_fast.py", "methods/kan_refine.py")
 _SOURCES = {
     "kan_numeric": _KAN_SOURCES,
-    "kan_symbolic": _KAN_SOURCES,
-    "kan_symbolic_spectral": _KAN_SOURCES,
+    "kan_symbolic": _KAN_SOURCES + ("methods/kan_snap.py",),
+    "kan_symbolic_spectral": _KAN_SOURCES + ("methods/kan_snap.py",),
     "pysr_direct": ("methods/pysr.py", "methods/selection.py"),
     "pysr_distilled": ("methods/pysr.py", "methods/selection.py"),
     "operon_direct": ("methods/operon.py", "methods/selection.py"),

@@ -37,8 +37,8 @@ def test_range_edge_is_one_search_step():
     assert not kan_snap.at_range_edge(10 - 2 * step, (-10.0, 10.0))
 
 
-def tone_model():
-    """Return a [1, 1] KAN whose one edge is sin(2π·10·x) on [-0.5, 0.5], and the inputs."""
+def tone_model(target=lambda x: torch.sin(TONE * x)):
+    """Return a [1, 1] KAN whose one edge is ``target`` (by default sin(2π·10·x)) on [-0.5, 0.5], and the inputs."""
     settings = {"width": [1, 1], "k": 3, "fast_splines": False}
     model = kan_training.build_model(settings, grid=200, seed=0)
     layer = model.act_fun[0]
@@ -46,7 +46,7 @@ def tone_model():
     layer.grid.data = extend_grid(torch.linspace(-0.5, 0.5, 201, dtype=torch.float64)[None, :], k_extend=layer.k)
     layer.scale_base.data.zero_()
     layer.scale_sp.data.fill_(1.0)
-    layer.coef.data = curve2coef(x, torch.sin(TONE * x)[:, :, None], layer.grid, layer.k)
+    layer.coef.data = curve2coef(x, target(x)[:, :, None], layer.grid, layer.k)
     return model, x
 
 
@@ -71,3 +71,12 @@ def test_stock_snap_misses_the_tone_and_flags_it():
             error = float(torch.mean((model(x) - torch.sin(TONE * x)) ** 2))
         assert error > 0.1
         assert edge["function"] == "x" or edge["a_at_edge"]
+
+
+@pytest.mark.parametrize(("weight", "expected"), [(0.8, "x"), (0.0, "sin")])
+def test_simplicity_weight_decides_between_sine_and_line(weight, expected):
+    # A tone on a slope: the sine explains about 80 % of the variance and the line about 20 %.
+    with kan_training.float64_deterministic():
+        model, x = tone_model(lambda x: torch.sin(TONE * x) + 1.2 * x)
+        [edge] = kan_snap.snap_spectral(model, x, ["sin", "x"], relative_width=0.25, simplicity_weight=weight)
+    assert edge["function"] == expected

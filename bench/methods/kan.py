@@ -231,8 +231,10 @@ class KANSymbolic(Method):
 class KANSymbolicSpectral(KANSymbolic):
     """As KANSymbolic, but each edge's sine is searched around the dominant frequency of its activation.
 
-    pykan's auto_symbolic searches the sine's inner scale only in (-10, 10);
-    see ``bench.methods.kan_snap``.
+    pykan's auto_symbolic searches the sine's inner scale only in (-10, 10)
+    and ranks an edge's candidate functions with a weight of 0.8 on their
+    complexity; here the weight is the ``simplicity_weight`` setting. See
+    ``bench.methods.kan_snap``.
     """
 
     name = "kan_symbolic_spectral"
@@ -242,6 +244,7 @@ class KANSymbolicSpectral(KANSymbolic):
         from bench.methods import kan_snap
 
         try:
-            return kan_snap.snap_spectral(model, x_snap, self.settings["lib"], self.settings["sine_range_width"])
+            return kan_snap.snap_spectral(model, x_snap, self.settings["lib"], self.settings["sine_range_width"],
+                                          self.settings["simplicity_weight"])
         except Exception as error:  # pykan's fitting raises several exception types on degenerate edges
             raise RunFailed("spectral snap", f"{type(error).__name__}: {error}") from error

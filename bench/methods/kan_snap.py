@@ -19,8 +19,8 @@ STOCK_RANGE = (-10.0, 10.0)
 PHASE_RANGE = (-math.pi, math.pi)
 GRID_NUMBER = 101  # pykan's fit_params default: a and b are each tried at this many values per zoom
 
-# pykan's suggest_symbolic ranks functions by 0.8 · complexity + 0.2 · log2(1 + 1e-5 - r²).
-SIMPLICITY_WEIGHT = 0.8
+# pykan's suggest_symbolic ranks functions by w · complexity + (1 - w) · log2(1 + 1e-5 - r²), w = 0.8.
+PYKAN_SIMPLICITY_WEIGHT = 0.8
 
 
 def dominant_frequency(x, y, oversample=8):
@@ -64,8 +64,8 @@ def at_range_edge(value, bounds):
     return min(abs(value - bounds[0]), abs(value - bounds[1])) <= step
 
 
-def _ranking_loss(r2, complexity):
-    return SIMPLICITY_WEIGHT * complexity + (1 - SIMPLICITY_WEIGHT) * math.log2(1 + 1e-5 - r2)
+def _ranking_loss(r2, complexity, simplicity_weight):
+    return simplicity_weight * complexity + (1 - simplicity_weight) * math.log2(1 + 1e-5 - r2)
 
 
 def _fit(x, y, name, relative_width):
@@ -79,17 +79,19 @@ def _fit(x, y, name, relative_width):
             "a_range": list(a_range), "b_range": list(b_range), "complexity": SYMBOLIC_LIB[name][2]}
 
 
-def snap_edge(model, layer, i, j, lib, relative_width):
+def snap_edge(model, layer, i, j, lib, relative_width, simplicity_weight):
     """Fit every function of ``lib`` to edge (layer, i, j), fix the best one on ``model``; return the fit.
 
-    The edge activations are those of ``model``'s last forward pass.
+    The edge activations are those of ``model``'s last forward pass. The
+    functions are ranked as pykan's suggest_symbolic ranks them, with
+    ``simplicity_weight`` in place of its 0.8: at 0, by r² alone.
     """
     import torch
 
     x = model.acts[layer][:, i].detach()
     y = model.spline_postacts[layer][:, j, i].detach()
     fits = [_fit(x, y, name, relative_width) for name in lib]
-    best = min(fits, key=lambda fit: _ranking_loss(fit["r2"], fit["complexity"]))
+    best = min(fits, key=lambda fit: _ranking_loss(fit["r2"], fit["complexity"], simplicity_weight))
     model.fix_symbolic(layer, i, j, best["function"], fit_params_bool=False, log_history=False)
     model.symbolic_fun[layer].affine.data[j][i] = torch.tensor(best["params"], dtype=torch.float64)
     return best
@@ -122,7 +124,7 @@ def _edges(model):
                 yield layer, i, j
 
 
-def snap_spectral(model, x_snap, lib, relative_width):
+def snap_spectral(model, x_snap, lib, relative_width, simplicity_weight=PYKAN_SIMPLICITY_WEIGHT):
     """Snap every edge of ``model`` with spectrum-centred sine ranges; return the edge summaries."""
     model.save_act = True
     model.symbolic_enabled = True
@@ -132,7 +134,7 @@ def snap_spectral(model, x_snap, lib, relative_width):
         if model.act_fun[layer].mask[i][j] == 0:
             model.fix_symbolic(layer, i, j, "0", fit_params_bool=False, log_history=False)
             continue
-        fit = snap_edge(model, layer, i, j, lib, relative_width)
+        fit = snap_edge(model, layer, i, j, lib, relative_width, simplicity_weight)
         summaries.append(edge_summary(layer, i, j, fit))
     return summaries
 
