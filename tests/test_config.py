@@ -104,3 +104,8 @@ def test_binary_config_rejected(tmp_path):
     path.write_bytes(bytes(range(256)))
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         read_toml(path)
+
+
+def test_table_setting_is_replaced_whole():
+    config = load_config("default", {"methods": {"pysr": {"nested_constraints": {}}}})
+    assert config["methods"]["pysr"]["nested_constraints"] == {}
