@@ -27,7 +27,7 @@ from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
 from bench.reporting.results import StoredResults, load_results
 from bench.reporting.statistics import summarize, t_quantile
-from bench.reporting.tables import metrics_tables
+from bench.reporting.tables import metrics_tables, unrun_methods_note
 from bench.reporting.tomlwriter import dumps
 from bench.signal import X, target_expression
 from bench.store import RunStore
@@ -985,3 +985,17 @@ def test_bundle_keeps_foreign_folder(stored_results, tmp_path):
     with pytest.raises(BenchError, match="is not a published bundle"):
         export_bundle(stored_results, foreign)
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "kept"
+
+
+def test_configured_method_without_runs_is_named(tmp_path):
+    results_dir = make_results(tmp_path)
+    manifest = json.loads((results_dir / "manifest.json").read_text())
+    manifest["config"]["run"]["methods"].append("operon_direct")
+    (results_dir / "manifest.json").write_text(json.dumps(manifest))
+    note = unrun_methods_note(load_results(results_dir))
+    assert "also lists `operon_direct`, but no run of it" in note
+    assert "nox -s bench -- --profile" in note
+
+
+def test_no_note_when_every_configured_method_ran(stored_results):
+    assert unrun_methods_note(load_results(stored_results)) == ""

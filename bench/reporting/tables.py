@@ -15,7 +15,7 @@ from bench.reporting.markdown import (
     pipe_table,
 )
 from bench.methods.base import CHOSEN_HERE, PACKAGE_DEFAULTS, REFERENCE
-from bench.reporting.results import STATUSES, is_reference, ordered_methods, settings_label
+from bench.reporting.results import STATUSES, bench_command, is_reference, ordered_methods, settings_label
 from bench.reporting.statistics import CONFIDENCE, summarize
 
 CONFIDENCE_LABEL = f"{CONFIDENCE:.0%} CI"
@@ -136,6 +136,26 @@ def headline_table(runs):
     if meanings:
         note += " In the Settings column, " + "; ".join(meanings) + "."
     return f"{table}\n\n{note}\n"
+
+
+def unrun_methods_note(results):
+    """Return a sentence naming the configured methods that have no stored run, or an empty string.
+
+    Such a method's settings changed after its last run, or a bench ran
+    with --methods that left it out, so runs.csv lists none of its runs.
+    """
+    configured = results.manifest["config"]["run"]["methods"]
+    missing = [method for method in ordered_methods(configured) if method not in set(results.runs["method"])]
+    if not missing:
+        return ""
+    names = ", ".join(code(method) for method in missing)
+    single = len(missing) == 1
+    pronoun, possessive, verb = ("it", "its", "it is") if single else ("them", "their", "they are")
+    return (
+        f"\nThe configuration also lists {names}, but no run of {pronoun} with {possessive} current settings "
+        f"is stored, so {verb} left out of every table. "
+        f"`{bench_command(results.manifest['profile'])}` computes the missing runs.\n"
+    )
 
 
 def per_seed_tables(runs, records_prefix):

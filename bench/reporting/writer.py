@@ -16,7 +16,7 @@ from bench.reporting.pairwise import pairwise_table
 from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
 from bench.reporting.results import load_results
 from bench.reporting.speed import speed_section
-from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables
+from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables, unrun_methods_note
 from bench.signal import target_expression
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def build_report(results, prefix, citation_file=None):
         "banner.md": banner(results),
         # Overview.
         "answer.md": answer_paragraph(results),
-        "headline.md": headline_table(results.runs),
+        "headline.md": headline_table(results.runs) + unrun_methods_note(results),
         "machine.md": machine_section(results),
         # Method.
         "signal.md": signal_section(results, target),
