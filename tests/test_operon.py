@@ -43,7 +43,7 @@ def test_recovers_simple_sine():
     assert r2_score(y, result.predictions) > 0.999
 
 
-def test_reported_formula_is_the_rule_pick_from_the_front(tiny_config):
+def test_formula_is_rule_pick_from_front(tiny_config):
     _, result = fit_once(tiny_config, 5)
     front = result.details["front"]
     chosen = front[selection.select(front, tiny_config["methods"]["operon"]["model_selection"])]

@@ -145,7 +145,7 @@ def test_interval_matches_exact_enumeration():
     ratios = np.array([0.2, 0.5, 0.7, 1.0, 3.0])
     log_ratios = np.log(ratios)
     comparison = compare_paired("a", "b", ratios, np.ones(5))
-    # With 10,000 resamples the tail beyond each bound holds 2.5% ± 0.3 percentage points, inside the 2% to 3% checked.
+    # With 10,000 resamples the tail beyond each bound contains 2.5% ± 0.3 percentage points, inside the 2% to 3% checked.
     assert exact_bootstrap_quantile(log_ratios, 0.02) <= np.log(comparison.low) <= exact_bootstrap_quantile(log_ratios, 0.03)
     assert exact_bootstrap_quantile(log_ratios, 0.97) <= np.log(comparison.high) <= exact_bootstrap_quantile(log_ratios, 0.98)
     assert comparison.ratio == pytest.approx(np.exp(log_ratios.mean()))
