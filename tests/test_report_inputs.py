@@ -13,7 +13,7 @@ from bench.errors import DataError
 from bench.reporting import write_report
 from bench.reporting.results import load_results
 from bench.reporting.speed import speed_section
-from test_site_support import KAN_MSE_TEST, fake_key, make_results
+from test_site_support import KAN_MSE_TEST, edit_runs_csv, fake_key, make_results
 
 
 def perf_report():
@@ -72,21 +72,6 @@ def test_report_refuses_foreign_folder(tmp_path):
 # runs.csv against the run records.
 
 
-def edit_cells(results, key, **cells):
-    """Replace cells of the row of run ``key`` in runs.csv, leaving its record as it is."""
-    path = results / "runs.csv"
-    with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.DictReader(stream)
-        columns, rows = reader.fieldnames, list(reader)
-    for row in rows:
-        if row["key"] == key:
-            row.update(cells)
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 @pytest.fixture
 def results(tmp_path):
     """Fake results of one test's own, with ok, failed and unavailable runs."""
@@ -112,7 +97,7 @@ def results(tmp_path):
 )
 def test_edited_runs_csv_rejected(results, tmp_path, method, repetition, cells, field):
     key = fake_key(method, repetition)
-    edit_cells(results, key, **cells)
+    edit_runs_csv(results, key, **cells)
     pattern = rf"runs\.csv: the {field} of run {key} is .*, but its record .*`nox -s bench -- --profile fake`"
     with pytest.raises(DataError, match=pattern):
         write_report(results, tmp_path / "out")

@@ -1,6 +1,5 @@
 """Tests of the report writer, its tables, statistics, figures, downloads and bundles, on a small fake results folder."""
 
-import csv
 import io
 import json
 import re
@@ -34,6 +33,7 @@ from bench.store import RunStore
 from test_site_support import (
     fake_key,
     COMMIT,
+    edit_runs_csv,
     FAILED_REASON,
     KAN_MSE_TEST,
     KAN_R2_TEST,
@@ -435,21 +435,6 @@ def store_fields(results, key, **fields):
     """Change fields of the run ``key`` in its record and in runs.csv alike, as a bench that wrote them would."""
     resave_record(results, key, **fields)
     edit_runs_csv(results, key, **fields)
-
-
-def edit_runs_csv(results, key, **cells):
-    """Replace cells of the row of run ``key`` in runs.csv, leaving its record as it is."""
-    path = results / "runs.csv"
-    with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.DictReader(stream)
-        columns, rows = reader.fieldnames, list(reader)
-    for row in rows:
-        if row["key"] == key:
-            row.update(cells)
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def test_recovery_table_counts(report):
