@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import execution, provenance, registry, runner
+from bench import provenance, registry, runner
 from bench.errors import BenchError
 from bench.store import RunStore
 
@@ -241,9 +241,9 @@ def _task_result(future, run, runs, submitted):
     upstream = submitted.get(run.upstream_key)
     if upstream is not None and upstream.status == "error":
         reason = f"the {runs[run.upstream_key].method} run of this repetition is not usable: {_task_error(upstream)}"
-        return execution.base_record(run, "failed", reason, "upstream"), None
+        return runner.failure_record(run, reason, "upstream"), None
     logger.warning("the Dask task %s failed: %r", future.key, future.exception())
-    return execution.base_record(run, "failed", _task_error(future), "dask"), None
+    return runner.failure_record(run, _task_error(future), "dask"), None
 
 
 def _task_error(future):
@@ -272,13 +272,14 @@ def compute_run(config, run, upstream, log_levels):
         adapter = registry.create(config, run.method)
         problem = _environment_problem(adapter, run)
         if problem is not None:
-            return execution.base_record(run, "failed", problem, "environment"), None
+            return runner.failure_record(run, problem, "environment"), None
 
         upstream_record, upstream_arrays = upstream if upstream is not None else (None, None)
         if upstream_record is None or upstream_record["status"] != "ok":
             upstream_arrays = None
-        record, arrays = runner.execute_with_limit(run, adapter, runner.make_split(config), upstream_record,
-                                                   upstream_arrays, config["run"]["time_limit_s"])
+        split = runner.split_for_run(config, runner.make_split(config), run)
+        record, arrays = runner.execute_with_limit(run, adapter, split, upstream_record, upstream_arrays,
+                                                   config["run"]["time_limit_s"])
         return record, _as_stored(arrays)
 
 

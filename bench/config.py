@@ -59,6 +59,9 @@ _DEFAULT = {
         # Wall-clock limit of one run; a run past it is recorded as failed.
         # Not part of the cache key.
         "time_limit_s": 3600,
+        # Gaussian noise on the training labels, as fractions of the signal's
+        # standard deviation (bench.noise); every level runs every repetition.
+        "noise_levels": [0.0],
     },
     "methods": {
         "kan": {
@@ -182,11 +185,20 @@ def _quick():
     return profile
 
 
-PROFILES = {"default": _DEFAULT, "quick": _quick()}
+def _noise():
+    profile = copy.deepcopy(_DEFAULT)
+    # Three of the default's five repetitions at each level keep the sweep near 45 minutes on 2 cores.
+    # Its level-0 runs are the default profile's first three, with the same cache keys.
+    profile["run"].update(repetitions=3, noise_levels=[0.0, 0.001, 0.01, 0.1])
+    return profile
+
+
+PROFILES = {"default": _DEFAULT, "quick": _quick(), "noise": _noise()}
 
 PROFILE_DESCRIPTIONS = {
     "default": "the seed experiment's protocol: 15 kHz, KAN grids 40 to 150, 5 repetitions",
     "quick": "the same pipeline with tiny budgets (1.5 kHz sampling, KAN [1,4,1], 2 repetitions), for tests and CI",
+    "noise": "the default's settings at label noise 0, 0.001, 0.01 and 0.1 times std(y), 3 repetitions each",
 }
 
 
@@ -213,6 +225,8 @@ MAX_SPLINE_ORDER = 5
 MAX_SINUSOIDS = 20
 MAX_CHIRP_RATES = 10_001
 MAX_FUNCTION_EVALUATIONS = 100_000
+# Noise ten times the signal's own spread leaves nothing to recover.
+MAX_NOISE_LEVEL = 10
 # scipy.optimize.least_squares warns about tolerances below float64's machine epsilon, and its "lm"
 # method rejects them.
 MIN_TOLERANCE = sys.float_info.epsilon
@@ -277,6 +291,11 @@ def _is_tolerance(value):
     return MIN_TOLERANCE <= value < 1
 
 
+def _is_noise_levels(value):
+    return (len(value) > 0 and all(_is_number(level) and 0 <= level <= MAX_NOISE_LEVEL for level in value)
+            and len(set(value)) == len(value))
+
+
 def _is_method_list(value):
     return len(value) > 0 and all(name in METHOD_NAMES for name in value) and len(set(value)) == len(value)
 
@@ -300,6 +319,8 @@ SCHEMA = {
         "workers": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
         "time_limit_s": Field(NUMBER, lambda v: 0 < v <= MAX_TIME_LIMIT_S,
                               f"a positive number of seconds, at most {MAX_TIME_LIMIT_S:g} (a year)"),
+        "noise_levels": Field((list,), _is_noise_levels,
+                              f"a non-empty list of distinct numbers from 0 to {MAX_NOISE_LEVEL}, fractions of std(y)"),
     },
     "methods": {
         "kan": {

@@ -1,9 +1,10 @@
 """Orchestration: plan every run of a configuration, reuse stored ones, compute the rest.
 
-A run is one (method, repetition) under one configuration. Its cache key is
-a hash of everything that determines its result: the signal, the split, the
-method's settings, the run's seed, the code and library versions, and the
-key of the run it builds on. Paths, verbosity and key order do not enter.
+A run is one (method, noise level, repetition) under one configuration. Its
+cache key is a hash of everything that determines its result: the signal,
+the split, the label noise, the method's settings, the run's seed, the code
+and library versions, and the key of the run it builds on. Paths, verbosity
+and key order do not enter.
 """
 
 import concurrent.futures
@@ -20,7 +21,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench import execution, formulas, provenance, registry, signal
+from bench import execution, formulas, noise, provenance, registry, signal
 from bench.errors import BenchError
 from bench.progress import Progress
 from bench.seeds import derive_seed
@@ -30,7 +31,7 @@ from bench.time_limit import RunTimedOut, time_limit
 logger = logging.getLogger(__name__)
 
 RUNS_CSV_COLUMNS = [
-    "method", "repetition", "seed", "status", "reason", "stage", "mse_test", "r2_test", "mse_train",
+    "method", "noise", "repetition", "seed", "status", "reason", "stage", "mse_test", "r2_test", "mse_train",
     "seconds", "formula", "formula_latex", "formula_size", "key", "finished_at",
 ]
 STATUSES = ("ok", "failed", "unavailable")
@@ -38,7 +39,7 @@ STATUSES = ("ok", "failed", "unavailable")
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of the plan: which method, which repetition, its seed and cache key."""
+    """One run of the plan: which method, noise level and repetition, its seed and cache key."""
 
     method: str
     repetition: int
@@ -47,6 +48,8 @@ class PlannedRun:
     upstream_key: str | None
     settings: dict = field(hash=False, compare=False)
     versions: dict = field(hash=False, compare=False)
+    # Relative size of the noise on the training labels (bench.noise).
+    noise: float = 0.0
 
 
 @dataclass
@@ -75,8 +78,12 @@ def _signal_identity(config):
     return {"expression": str(signal.target_expression()), **config["signal"]}
 
 
-def run_key(config, method, settings, seed, versions, upstream_key):
-    """Return the cache key of one run: a SHA-256 over what determines its result."""
+def run_key(config, method, settings, seed, versions, upstream_key, noise_level=0.0):
+    """Return the cache key of one run: a SHA-256 over what determines its result.
+
+    Noise enters only above level 0, so the runs without noise keep the keys
+    they had before noise levels existed.
+    """
     payload = {
         "signal": _signal_identity(config),
         "split": config["split"],
@@ -86,11 +93,19 @@ def run_key(config, method, settings, seed, versions, upstream_key):
         "versions": versions,
         "upstream": upstream_key,
     }
+    noise_identity = noise.cache_identity(noise_level)
+    if noise_identity is not None:
+        payload["noise"] = noise_identity
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]
 
 
 def plan_runs(config, methods=None):
-    """Return the adapters and every run of ``config`` plus ``methods``, upstream methods first in each repetition."""
+    """Return the adapters and every run of ``config`` plus ``methods``, upstream methods first in each batch.
+
+    The runs come in batches of one noise level and one repetition. A
+    method's seed depends on the repetition only, so each noise level
+    repeats the same seeds and the levels stay paired.
+    """
     names = set(config["run"]["methods"]) | set(methods or ()) | {"kan_numeric"}
     adapters = {name: registry.create(config, name) for name in ordered_methods(names)}
     versions = {
@@ -98,14 +113,16 @@ def plan_runs(config, methods=None):
         for name, adapter in adapters.items()
     }
     planned = []
-    for repetition in range(config["run"]["repetitions"]):
-        keys = {}
-        for name, adapter in adapters.items():
-            seed = derive_seed(config["run"]["base_seed"], name, repetition)
-            upstream_key = keys.get(adapter.upstream)
-            key = run_key(config, name, adapter.settings, seed, versions[name], upstream_key)
-            keys[name] = key
-            planned.append(PlannedRun(name, repetition, seed, key, upstream_key, adapter.settings, versions[name]))
+    for level in config["run"]["noise_levels"]:
+        for repetition in range(config["run"]["repetitions"]):
+            keys = {}
+            for name, adapter in adapters.items():
+                seed = derive_seed(config["run"]["base_seed"], name, repetition)
+                upstream_key = keys.get(adapter.upstream)
+                key = run_key(config, name, adapter.settings, seed, versions[name], upstream_key, level)
+                keys[name] = key
+                planned.append(PlannedRun(name, repetition, seed, key, upstream_key, adapter.settings,
+                                          versions[name], level))
     return adapters, planned
 
 
@@ -144,8 +161,8 @@ def run_benchmark(config, profile, results_dir, methods=None, command=None, clus
     adapters, planned = plan_runs(config, methods)
     selected = set(methods or config["run"]["methods"])
     needed = selected | {adapters[name].upstream for name in selected if adapters[name].upstream}
-    batches = [[run for run in planned if run.repetition == repetition and run.method in needed]
-               for repetition in range(config["run"]["repetitions"])]
+    batches = [[run for run in planned if (run.noise, run.repetition) == batch and run.method in needed]
+               for batch in _batch_order(config)]
 
     summary = Summary()
     with contextlib.ExitStack() as stack:
@@ -178,12 +195,24 @@ def _same_outcome(stored, record):
     return record["status"] != "ok" and all(stored.get(name) == record[name] for name in fields)
 
 
+def _batch_order(config):
+    """Return the (noise level, repetition) pairs of ``config``, one batch each, in run order."""
+    return [(level, repetition) for level in config["run"]["noise_levels"]
+            for repetition in range(config["run"]["repetitions"])]
+
+
 def make_split(config):
     """Return the signal's samples and train/test split for ``config``."""
     return signal.make_split(
         signal.target_expression(), config["signal"]["domain"], config["signal"]["sampling_rate_hz"],
         config["split"]["test_fraction"], config["split"]["data_seed"],
     )
+
+
+def split_for_run(config, split, run):
+    """Return the split that ``run`` trains on: ``split`` with the run's label noise (bench.noise)."""
+    seed = noise.noise_seed(config["split"]["data_seed"], run.noise, run.repetition)
+    return noise.noisy_split(split, run.noise, seed)
 
 
 def _run_batches(config, results_dir, methods, batches, progress):
@@ -267,15 +296,16 @@ def _run_batch_in_worker(config, results_dir, methods, batch):
 
 
 def run_batch(config, results_dir, methods, batch, progress=None):
-    """Run one repetition's planned runs in order and return the outcome counts."""
+    """Run one batch's planned runs (one noise level and repetition) in order and return the outcome counts."""
     progress = progress or Progress()
-    split = make_split(config)
+    clean = make_split(config)
     adapters, _ = plan_runs(config, methods)
     store = RunStore(results_dir)
     summary = Summary()
     records = {}
     for run in batch:
         upstream = records.get(run.upstream_key) if run.upstream_key else None
+        split = split_for_run(config, clean, run)
         records[run.key] = _reuse_or_compute(run, adapters[run.method], split, store, upstream, summary,
                                              config["run"]["time_limit_s"], progress)
     return summary.counts
@@ -332,16 +362,23 @@ def report_finished(run, record, outcome, progress):
     progress.finished(run, record["status"], outcome)
 
 
+def failure_record(run, reason, stage):
+    """Return the record of a run that failed before or outside ``execution.execute``."""
+    return {**execution.base_record(run, "failed", reason, stage), "noise": run.noise}
+
+
 def execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s):
     """Return the record and arrays of ``execution.execute``, or a failed record if the run passes ``limit_s``."""
     try:
         with time_limit(limit_s):
-            return execution.execute(run, adapter, split, upstream, upstream_arrays)
+            record, arrays = execution.execute(run, adapter, split, upstream, upstream_arrays)
     except RunTimedOut:
-        record = execution.base_record(run, "failed", f"the run exceeded run.time_limit_s = {limit_s} s; "
-                                       "raise the limit or lower the method's budget", "time limit")
+        record = failure_record(run, f"the run exceeded run.time_limit_s = {limit_s} s; "
+                                "raise the limit or lower the method's budget", "time limit")
         record["seconds"] = float(limit_s)
-        return record, None
+        arrays = None
+    record["noise"] = run.noise
+    return record, arrays
 
 
 def write_runs_csv(results_dir, store, planned):
@@ -358,6 +395,8 @@ def write_runs_csv(results_dir, store, planned):
 
 def _csv_row(record):
     row = {name: record.get(name, "") for name in RUNS_CSV_COLUMNS}
+    # Records stored before noise levels existed have none: they were trained on clean labels.
+    row["noise"] = repr(float(record.get("noise", 0.0)))
     row.update({name: "" if value is None else repr(float(value)) for name, value in record["metrics"].items()})
     row["seconds"] = "" if record["seconds"] is None else f"{record['seconds']:.3f}"
     row["formula_size"] = "" if record["formula_size"] is None else record["formula_size"]
