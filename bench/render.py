@@ -12,44 +12,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError, NoResultsError
-from bench.reporting import PUBLISHED_ROOT, write_report
-from bench.reporting.results import BUNDLE_INDEX, bench_command
+from bench.errors import BenchError
+from bench.reporting import write_report
+from bench.reporting.results import find_results
 
 logger = logging.getLogger(__name__)
 
 # Must match project.output-dir in _quarto.yml.
 SITE_FOLDER = "_site"
-# The folder of the bench's results and the folder of the files that the pages include, relative to the project.
-RESULTS_ROOT = Path("results")
+# The folder of the files that the pages include, relative to the project.
 GENERATED_FOLDER = Path("report") / "_generated"
 
 
 class RenderError(BenchError):
     """The site renderer failed, or finished without writing the site's index page."""
-
-
-def find_results(project_root, profile, results_dir=None):
-    """Return the folder the report of ``profile`` is written from.
-
-    An explicit ``results_dir`` is used as given. Otherwise the local results
-    ``results/<profile>`` come first, and the committed bundle
-    ``published/<profile>`` serves when there are none, as in a fresh clone.
-    Raises NoResultsError naming both places when neither exists.
-    """
-    if results_dir is not None:
-        return Path(results_dir)
-    project_root = Path(project_root)
-    local = project_root / RESULTS_ROOT / profile
-    if (local / "runs.csv").is_file():
-        return local
-    published = project_root / PUBLISHED_ROOT / profile
-    if (published / BUNDLE_INDEX).is_file():
-        return published
-    raise NoResultsError(
-        f"no results for profile {profile!r}: {local / 'runs.csv'} and {published / BUNDLE_INDEX} are both missing. "
-        f"Run `{bench_command(profile)}` first."
-    )
 
 
 def build_site(project_root, profile, results_dir=None):

@@ -28,15 +28,13 @@ from pathlib import Path
 
 from bench.errors import BenchError, DataError
 from bench.reporting.figures import FIGURES_FOLDER, FIGURES_INDEX, build_figures, figures_index
-from bench.reporting.results import BUNDLE_INDEX, load_results, publish_command
+from bench.reporting.results import BUNDLE_INDEX, PUBLISHED_ROOT, load_results, publish_command
 from bench.reporting.speed import PERF_FILE
 from bench.signal import target_expression
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 1
-# The folder of every profile's bundle, relative to the project root, as `python -m bench publish` writes it.
-PUBLISHED_ROOT = Path("published")
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,11 @@ def export_bundle(results_dir, bundle_dir):
 
 
 def bundle_files(results):
-    """Return every file of the bundle of ``results`` as bytes, keyed by its path in the bundle, the index included."""
-    figures = build_figures(results, target_expression())
+    """Return every file of the bundle of ``results`` as bytes, keyed by its path in the bundle, the index included.
+
+    The figures show the runs at the lowest noise level, as the report's Figures page does.
+    """
+    figures = build_figures(results.at_lowest_noise(), target_expression())
     files = {
         "runs.csv": (results.directory / "runs.csv").read_bytes(),
         "manifest.json": (results.directory / "manifest.json").read_bytes(),

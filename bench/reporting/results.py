@@ -5,11 +5,11 @@ bundle (see ``bench.reporting.bundle``), which has no arrays but keeps the
 figures drawn from them.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +43,16 @@ RUN_COLUMNS = (
     "formula_size",
     "key",
 )
-NUMERIC_COLUMNS = ("repetition", "seed", "mse_test", "r2_test", "mse_train", "seconds", "formula_size")
+NUMERIC_COLUMNS = ("noise", "repetition", "seed", "mse_test", "r2_test", "mse_train", "seconds", "formula_size")
 # Written by the bench but not needed to draw the report, so older run tables without it still load.
 OPTIONAL_COLUMNS = ("finished_at",)
+# The label noise of a run, as a fraction of std(y) (bench.noise). Run tables and records written before
+# noise levels existed lack it, and their runs were trained on clean labels, so it defaults to 0.
+NOISE_COLUMN = "noise"
+CLEAN_LEVEL = 0.0
 # runs.csv copies these fields of each run's record. The metrics are under the record's "metrics".
 RECORD_METRICS = ("mse_test", "r2_test", "mse_train")
-RECORD_FIELDS = tuple(column for column in (*RUN_COLUMNS, *OPTIONAL_COLUMNS) if column not in RECORD_METRICS)
+RECORD_FIELDS = tuple(column for column in (*RUN_COLUMNS, *OPTIONAL_COLUMNS, NOISE_COLUMN) if column not in RECORD_METRICS)
 INTEGER_COLUMNS = ("repetition", "seed", "formula_size")
 # The bench writes the seconds of a run with 3 decimals, and every other number so that it parses back exactly.
 SECONDS_DECIMALS = 3
@@ -59,6 +63,10 @@ MAX_SHOWN_COLUMNS = 20
 STATUSES = ("ok", "failed", "unavailable")
 # The file that marks a folder as a published bundle rather than a results folder.
 BUNDLE_INDEX = "bundle.json"
+# The folder of the bench's results and the folder of every profile's published bundle, relative to the
+# project root, as `python -m bench run` and `python -m bench publish` write them.
+RESULTS_ROOT = Path("results")
+PUBLISHED_ROOT = Path("published")
 
 
 def bench_command(profile):
@@ -76,7 +84,35 @@ def publish_command(profile):
     return f"python -m bench publish --profile {profile}"
 
 
-@dataclass(frozen=True)
+def find_results(project_root, profile, results_dir=None):
+    """Return the folder the report of ``profile`` is written from.
+
+    An explicit ``results_dir`` is used as given. Otherwise the local results
+    ``results/<profile>`` come first, and the committed bundle
+    ``published/<profile>`` serves when there are none, as in a fresh clone.
+    Raises NoResultsError naming both places when neither exists.
+    """
+    if results_dir is not None:
+        return Path(results_dir)
+    project_root = Path(project_root)
+    local = project_root / RESULTS_ROOT / profile
+    if (local / "runs.csv").is_file():
+        return local
+    published = project_root / PUBLISHED_ROOT / profile
+    if (published / BUNDLE_INDEX).is_file():
+        return published
+    raise NoResultsError(
+        f"no results for profile {profile!r}: {local / 'runs.csv'} and {published / BUNDLE_INDEX} are both missing. "
+        f"Run `{bench_command(profile)}` first."
+    )
+
+
+def noise_levels(runs):
+    """Return the distinct noise levels of the run table ``runs``, in increasing order."""
+    return sorted(float(level) for level in runs[NOISE_COLUMN].unique())
+
+
+@dataclasses.dataclass(frozen=True)
 class StoredResults:
     """The stored results of one profile: its run table, its manifest and where its records and arrays are.
 
@@ -172,6 +208,16 @@ class StoredResults:
     def records(self):
         """Return the record of every run in the run table, keyed by cache key, in the table's order."""
         return {key: json.loads(self.record_bytes(key)) for key in self.runs["key"]}
+
+    def at_lowest_noise(self):
+        """Return these results with only the runs at their lowest noise level, which is 0 unless no clean run is stored.
+
+        The tables, figures and statistics outside the noise-robustness page
+        compare the methods at one level, so they read these runs.
+        """
+        lowest = min(noise_levels(self.runs))
+        lowest_runs = self.runs[self.runs[NOISE_COLUMN] == lowest].reset_index(drop=True)
+        return dataclasses.replace(self, runs=lowest_runs)
 
     def results_date(self):
         """Return the date (YYYY-MM-DD, UTC) of the most recent run in the table, or None when none is recorded.
@@ -275,12 +321,15 @@ def verify_bundle(bundle_dir):
 
 
 def read_runs(path):
-    """Read ``runs.csv`` into a DataFrame sorted by method (in the bench's order) and repetition.
+    """Read ``runs.csv`` into a DataFrame sorted by method (in the bench's order), noise level and repetition.
 
     Text columns keep empty cells as empty strings; numeric columns turn them
-    into NaN. An optional column that the file lacks stays absent. Raises
-    DataError for a file that is not a CSV table, missing columns, an
-    unknown status, a value that is not a number or a key listed twice.
+    into NaN. An optional column that the file lacks stays absent, except the
+    noise column, which a table written before noise levels existed lacks and
+    which is then filled with CLEAN_LEVEL. Raises DataError for a file that
+    is not a CSV table, missing columns, an unknown status, a value that is
+    not a number, a noise level that is empty, negative or infinite, or a key
+    listed twice.
     """
     # With keep_default_na=False, a reason or formula such as "None" or "NA" stays text.
     try:
@@ -298,6 +347,8 @@ def read_runs(path):
         raise DataError(f"{path} lacks the columns {missing}; it has {found}{more}. "
                         "Run the bench again to rewrite runs.csv.")
 
+    if NOISE_COLUMN not in runs.columns:
+        runs.insert(list(runs.columns).index("method") + 1, NOISE_COLUMN, repr(CLEAN_LEVEL))
     for column in NUMERIC_COLUMNS:
         text = runs[column].str.strip()
         try:
@@ -318,13 +369,19 @@ def read_runs(path):
             raise DataError(f"{path}: invalid {column} {bad.iloc[0]!r}; a {column} is {shape}. "
                             "Run the bench again to rewrite runs.csv.")
 
+    invalid = runs.loc[~(np.isfinite(runs[NOISE_COLUMN]) & (runs[NOISE_COLUMN] >= 0))]
+    if not invalid.empty:
+        first = invalid.iloc[0]
+        raise DataError(f"{path}: the noise of run {first['key']} is {_shown(float(first[NOISE_COLUMN]))}, not a "
+                        "noise level of 0 or more. Run the bench again to rewrite runs.csv.")
+
     repeated = runs.loc[runs["key"].duplicated(), "key"]
     if not repeated.empty:
         raise DataError(f"{path} lists run {repeated.iloc[0]} twice. Run the bench again to rewrite runs.csv.")
 
     order = {name: position for position, name in enumerate(ordered_methods(runs["method"]))}
     runs = runs.assign(_order=runs["method"].map(order))
-    runs = runs.sort_values(["_order", "repetition"], kind="stable").drop(columns="_order")
+    runs = runs.sort_values(["_order", NOISE_COLUMN, "repetition"], kind="stable").drop(columns="_order")
     return runs.reset_index(drop=True)
 
 
@@ -335,7 +392,8 @@ def check_runs_against_records(results):
     checksums, so a difference means that runs.csv was edited afterwards.
     Text must match exactly. Numbers are compared as parsed: the bench
     writes them so that they parse back to the record's values, except the
-    seconds, which it rounds to SECONDS_DECIMALS decimals.
+    seconds, which it rounds to SECONDS_DECIMALS decimals. A record without
+    a noise level was trained on clean labels, so its level is CLEAN_LEVEL.
     """
     path = results.directory / "runs.csv"
     columns = [column for column in (*RECORD_FIELDS, *RECORD_METRICS) if column in results.runs.columns]
@@ -349,6 +407,8 @@ def check_runs_against_records(results):
                 if not isinstance(metrics, dict) or column not in metrics:
                     continue
                 expected = metrics[column]
+            elif column == NOISE_COLUMN:
+                expected = record.get(NOISE_COLUMN, CLEAN_LEVEL)
             elif column in record:
                 expected = record[column]
             else:
