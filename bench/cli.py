@@ -49,6 +49,12 @@ def build_parser():
     run.add_argument("--config", type=Path, default=None, help="TOML file whose values override the profile's")
     run.add_argument("--methods", default=None,
                      help=f"comma-separated methods to run (default: the configuration's): {', '.join(config_module.METHOD_NAMES)}")
+    run.add_argument("--signals", default=None, metavar="NAMES",
+                     help="run the suite: 'all' or comma-separated built-in signals; each signal's runs go to "
+                          "<results folder>/signals/<name>/, the seed signal's to the results folder itself")
+    run.add_argument("--expression", default=None, metavar="FORMULA",
+                     help="run on a formula of x instead, such as 'sin(2*pi*5*x)'; its runs go to "
+                          "<results folder>/signals/custom/ (name it with signal.name in --config)")
     run.add_argument("--scheduler", metavar="ADDRESS", default=None,
                      help="send the runs to the running Dask scheduler at ADDRESS (tcp://HOST:PORT); needs the "
                           "distributed extra")
@@ -99,23 +105,65 @@ def _results_dir(args):
     return args.results_dir if args.results_dir is not None else DEFAULT_RESULTS_ROOT / args.profile
 
 
+def parse_signals(text):
+    """Return the built-in signal names in ``text``: 'all' or comma-separated names; unknown names raise UsageError."""
+    from bench import signals
+
+    if text.strip() == "all":
+        return signals.suite_names()
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--signals is empty; give 'all' or comma-separated names such as seed,chirp.")
+    for name in names:
+        if name not in signals.SUITE:
+            close = difflib.get_close_matches(name, list(signals.SUITE), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"unknown signal '{name}' in --signals.{hint} "
+                             f"Built-in signals: {', '.join(signals.SUITE)}; use --expression for a formula.")
+    return list(dict.fromkeys(names))
+
+
+def _signal_configs(args, overrides):
+    """Return (configuration, results folder) pairs, one per signal that this bench runs."""
+    from bench import signals
+
+    if args.signals is not None and args.expression is not None:
+        raise UsageError("--signals and --expression cannot be combined; run them as two benches.")
+    # Checked as given first, so that a bad value is reported before anything is put over it.
+    configured = config_module.load_config(args.profile, overrides)
+    if args.expression is not None:
+        name = configured["signal"]["name"] if configured["signal"]["name"] not in signals.SUITE else "custom"
+        overrides = config_module.merge_overrides(overrides, {"signal": {"name": name, "expression": args.expression}})
+    base = _results_dir(args)
+    if args.signals is None:
+        config = config_module.load_config(args.profile, overrides)
+        return [(config, signals.results_dir(base, config["signal"]["name"]))]
+    pairs = []
+    for name in parse_signals(args.signals):
+        named = config_module.merge_overrides(overrides, {"signal": {"name": name, "expression": ""}})
+        pairs.append((config_module.load_config(args.profile, named), signals.results_dir(base, name)))
+    return pairs
+
+
 def _command_run(args):
     from bench import cluster, runner
     from bench.progress import progress_display
 
     overrides = config_module.read_toml(args.config) if args.config else None
-    config = config_module.load_config(args.profile, overrides)
+    pairs = _signal_configs(args, overrides)
     methods = parse_methods(args.methods) if args.methods is not None else None
     spec = cluster.cluster_spec(args.scheduler, args.workers)
-    results_dir = _results_dir(args)
-    with progress_display(sys.stderr) as progress:
-        summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line,
-                                       cluster=spec, progress=progress)
-    print(f"bench: {summary.line()}; results in {results_dir}")
-    if summary.failed:
-        print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}", file=sys.stderr)
-        return EXIT_FAILED_RUNS
-    return 0
+    failed = 0
+    for config, results_dir in pairs:
+        with progress_display(sys.stderr) as progress:
+            summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line,
+                                           cluster=spec, progress=progress)
+        print(f"bench: signal {config['signal']['name']}: {summary.line()}; results in {results_dir}")
+        if summary.failed:
+            print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}",
+                  file=sys.stderr)
+        failed += summary.failed
+    return EXIT_FAILED_RUNS if failed else 0
 
 
 def _command_report(args):

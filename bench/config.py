@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.errors import ConfigError
 
 METHOD_NAMES = (
-    "kan_numeric", "kan_symbolic", "kan_symbolic_spectral", "pysr_direct", "pysr_distilled", "operon_direct",
+    "kan_numeric", "kan_numeric_minimal", "kan_symbolic", "kan_symbolic_spectral", "pysr_direct", "pysr_distilled", "operon_direct",
     "operon_distilled",
     # Reference rows, not competitors: an accuracy ceiling handed the target's form, and two floors.
     "ceiling_nls", "floor_mean", "floor_linear",
@@ -40,6 +40,9 @@ OPERON_SYMBOLS = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt"
 
 _DEFAULT = {
     "signal": {
+        # A built-in signal (bench.signals.SUITE) or a new name for the formula of x in ``expression``.
+        "name": "seed",
+        "expression": "",
         "domain": [-0.5, 0.5],
         "sampling_rate_hz": 15000,
     },
@@ -94,6 +97,8 @@ _DEFAULT = {
             # process ran 20 passes/s, two 1-thread processes 15 in all.
             "torch_threads": 2,
         },
+        # "kan_minimal" (set below): the same training with the smallest KAN that has a hidden layer,
+        # to show what the seed's architecture buys. It takes every key of "kan".
         "kan_symbolic": {
             "lib": ["sin", "x", "x^2"],
             "refit_lbfgs_steps": 20,
@@ -170,14 +175,17 @@ _DEFAULT = {
 }
 
 
+_DEFAULT["methods"]["kan_minimal"] = {**copy.deepcopy(_DEFAULT["methods"]["kan"]), "width": [1, 3, 1]}
+
+
 def _quick():
     profile = copy.deepcopy(_DEFAULT)
     profile["signal"]["sampling_rate_hz"] = 1500
     profile["run"].update(repetitions=2, time_limit_s=600)
-    profile["methods"]["kan"].update(
-        width=[1, 4, 1],
-        grids=[5, 10], adam_steps=30, lbfgs_steps=3, lbfgs_max_iter=10, grid_update_steps=10, grid_updates=2
-    )
+    budgets = dict(grids=[5, 10], adam_steps=30, lbfgs_steps=3, lbfgs_max_iter=10, grid_update_steps=10,
+                   grid_updates=2)
+    profile["methods"]["kan"].update(width=[1, 4, 1], **budgets)
+    profile["methods"]["kan_minimal"].update(width=[1, 3, 1], **budgets)
     profile["methods"]["kan_symbolic"].update(refit_lbfgs_steps=3, snap_samples=300)
     profile["methods"]["kan_symbolic_spectral"].update(refit_lbfgs_steps=3, snap_samples=300)
     profile["methods"]["pysr"].update(niterations=5, population_size=30, timeout_in_seconds=120)
@@ -305,6 +313,8 @@ NUMBER = (int, float)
 
 SCHEMA = {
     "signal": {
+        "name": Field((str,), None, "a built-in signal name or a new name for signal.expression"),
+        "expression": Field((str,), None, "a formula of x, such as \"sin(2*pi*5*x)\", or \"\" for a built-in signal"),
         "domain": Field((list,), _is_domain, "two finite numbers [start, stop] with start < stop"),
         "sampling_rate_hz": Field(NUMBER, lambda v: v > 0, "a positive, finite number of samples per unit of x"),
     },
@@ -341,6 +351,7 @@ SCHEMA = {
             "fast_splines": Field((bool,), None, "true or false"),
             "torch_threads": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
         },
+        "kan_minimal": {},
         "kan_symbolic": {
             "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),
             "refit_lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
@@ -390,6 +401,9 @@ SCHEMA = {
 }
 
 
+SCHEMA["methods"]["kan_minimal"] = SCHEMA["methods"]["kan"]
+
+
 def _unknown_key_error(path, key, allowed):
     where = ".".join(path) or "the top level"
     close = difflib.get_close_matches(key, allowed, n=1)
@@ -419,6 +433,16 @@ def _show(value):
     if isinstance(value, list):
         return "[" + ", ".join(_show(item) for item in value) + "]"
     return repr(value)
+
+
+def _check_signal(config):
+    """Check the signal's name and the syntax of its expression; sampling it is left to the bench."""
+    from bench import signals
+
+    section = config["signal"]
+    signals.check_name(section["name"], section["expression"])
+    if section["name"] not in signals.SUITE:
+        signals.parse_expression(section["expression"])
 
 
 def _check_sample_count(config):
@@ -484,6 +508,11 @@ def _merge(base, override, schema=None):
     return merged
 
 
+def merge_overrides(overrides, extra):
+    """Return the override table ``overrides`` (or None) with the values of ``extra`` put over it."""
+    return _merge(overrides or {}, extra, SCHEMA)
+
+
 def read_toml(path):
     """Return the table in the TOML file at ``path``; errors name the file and the problem."""
     path = Path(path)
@@ -513,6 +542,7 @@ def load_config(profile="default", overrides=None):
     _validate(config, SCHEMA)
     _check_sample_count(config)
     _check_chirp_rates(config)
+    _check_signal(config)
     # Equivalent spellings of the same setting must give the same cache key.
     operon = config["methods"]["operon"]
     operon["allowed_symbols"] = ",".join(_operon_symbol_names(operon["allowed_symbols"]))
@@ -523,6 +553,7 @@ def method_settings(config, method):
     """Return the settings section that configures ``method``."""
     engine = {
         "kan_numeric": "kan",
+        "kan_numeric_minimal": "kan_minimal",
         "kan_symbolic": "kan_symbolic",
         "kan_symbolic_spectral": "kan_symbolic_spectral",
         "pysr_direct": "pysr",

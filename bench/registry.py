@@ -6,6 +6,7 @@ from bench.config import METHOD_NAMES, method_settings
 
 _ADAPTERS = {
     "kan_numeric": ("bench.methods.kan", "KANNumeric"),
+    "kan_numeric_minimal": ("bench.methods.kan_variants", "KANNumericMinimal"),
     "kan_symbolic": ("bench.methods.kan", "KANSymbolic"),
     "kan_symbolic_spectral": ("bench.methods.kan", "KANSymbolicSpectral"),
     "pysr_direct": ("bench.methods.pysr", "PySRDirect"),
@@ -22,6 +23,7 @@ _ADAPTERS = {
 _KAN_SOURCES = ("methods/kan.py", "methods/kan_training.py", "methods/kan_fast.py", "methods/kan_refine.py")
 _SOURCES = {
     "kan_numeric": _KAN_SOURCES,
+    "kan_numeric_minimal": _KAN_SOURCES + ("methods/kan_variants.py",),
     "kan_symbolic": _KAN_SOURCES + ("methods/kan_snap.py",),
     "kan_symbolic_spectral": _KAN_SOURCES + ("methods/kan_snap.py",),
     "pysr_direct": ("methods/pysr.py", "methods/selection.py"),

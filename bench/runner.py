@@ -21,7 +21,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench import execution, formulas, noise, provenance, registry, signal
+from bench import execution, formulas, noise, provenance, registry, signals
 from bench.errors import BenchError
 from bench.progress import Progress
 from bench.seeds import derive_seed
@@ -74,18 +74,18 @@ def ordered_methods(names):
     return sorted(names, key=METHOD_NAMES.index)
 
 
-def _signal_identity(config):
-    return {"expression": str(signal.target_expression()), **config["signal"]}
-
-
-def run_key(config, method, settings, seed, versions, upstream_key, noise_level=0.0):
+def run_key(config, method, settings, seed, versions, upstream_key, noise_level=0.0, signal_identity=None):
     """Return the cache key of one run: a SHA-256 over what determines its result.
 
     Noise enters only above level 0, so the runs without noise keep the keys
-    they had before noise levels existed.
+    they had before noise levels existed. ``signal_identity`` is the
+    configured signal's (``bench.signals.Signal.identity``), which is
+    computed from ``config`` when not given.
     """
+    if signal_identity is None:
+        signal_identity = signals.load_signal(config).identity
     payload = {
-        "signal": _signal_identity(config),
+        "signal": signal_identity,
         "split": config["split"],
         "method": method,
         "settings": settings,
@@ -107,6 +107,7 @@ def plan_runs(config, methods=None):
     repeats the same seeds and the levels stay paired.
     """
     names = set(config["run"]["methods"]) | set(methods or ()) | {"kan_numeric"}
+    identity = signals.load_signal(config).identity
     adapters = {name: registry.create(config, name) for name in ordered_methods(names)}
     versions = {
         name: {**provenance.base_versions(registry.sources(name)), **adapter.library_versions()}
@@ -119,7 +120,7 @@ def plan_runs(config, methods=None):
             for name, adapter in adapters.items():
                 seed = derive_seed(config["run"]["base_seed"], name, repetition)
                 upstream_key = keys.get(adapter.upstream)
-                key = run_key(config, name, adapter.settings, seed, versions[name], upstream_key, level)
+                key = run_key(config, name, adapter.settings, seed, versions[name], upstream_key, level, identity)
                 keys[name] = key
                 planned.append(PlannedRun(name, repetition, seed, key, upstream_key, adapter.settings,
                                           versions[name], level))
@@ -203,10 +204,7 @@ def _batch_order(config):
 
 def make_split(config):
     """Return the signal's samples and train/test split for ``config``."""
-    return signal.make_split(
-        signal.target_expression(), config["signal"]["domain"], config["signal"]["sampling_rate_hz"],
-        config["split"]["test_fraction"], config["split"]["data_seed"],
-    )
+    return signals.load_signal(config).split
 
 
 def split_for_run(config, split, run):
@@ -420,7 +418,7 @@ def write_manifest(results_dir, profile, config, planned, command=None, keep_unc
     manifest = {
         "profile": profile,
         "config": config,
-        "signal": {"expression": str(signal.target_expression()), "latex": formulas.to_latex(signal.target_expression())},
+        "signal": signal_summary(signals.load_signal(config)),
         "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": provenance.git_commit(),
         # The bench command line, so that the report can show how to rerun it.
@@ -433,6 +431,20 @@ def write_manifest(results_dir, profile, config, planned, command=None, keep_unc
     if keep_unchanged and _same_manifest(path, manifest):
         return
     write_atomic(path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
+def signal_summary(configured):
+    """Return what the manifest records of a ``bench.signals.Signal``: the report draws its pages from it."""
+    expression = configured.expression
+    return {
+        "name": configured.name,
+        "description": configured.description,
+        "expression": None if expression is None else str(expression),
+        "latex": None if expression is None else formulas.to_latex(expression),
+        "sampling_rate_hz": configured.sampling_rate_hz,
+        "samples": int(configured.split.x.size),
+        "identity": configured.identity,
+    }
 
 
 MANIFEST_VOLATILE_FIELDS = ("written_at", "git_commit", "command")

@@ -23,7 +23,7 @@ from bench.reporting.results import ordered_methods
 from bench.signal import X
 
 # Methods that return no formula. Any other method is listed in the formulas section.
-NUMERIC_METHODS = frozenset({"kan_numeric"})
+NUMERIC_METHODS = frozenset({"kan_numeric", "kan_numeric_minimal"})
 # The id of the fenced div around the recovery table, which the tests find it by.
 RECOVERY_TABLE_ID = "formulas-recovery"
 # r is the coefficient of x² in the phase, so the instantaneous frequency f + 2·r·x sweeps at 2·r Hz/s, not r.
@@ -83,11 +83,31 @@ def recovery_section(results):
     """
     signal = results.manifest["config"]["signal"]
     symbolic = results.runs[~results.runs["method"].isin(NUMERIC_METHODS)]
+    return recovery_tables(symbolic, stored_formulas(results, symbolic), tuple(signal["domain"]),
+                           signal["sampling_rate_hz"])
+
+
+def stored_formulas(results, runs):
+    """Return the formula text of each ok run of ``runs``, keyed by cache key, read from its record in ``results``."""
     stored = {}
-    for run in symbolic.itertuples(index=False):
+    for run in runs.itertuples(index=False):
         if run.status == "ok":
             stored[run.key] = json.loads(results.record_bytes(run.key)).get("formula", "")
-    return recovery_tables(symbolic, stored, tuple(signal["domain"]), signal["sampling_rate_hz"])
+    return stored
+
+
+def judge_runs(runs, stored_formulas, domain, sampling_rate_hz):
+    """Judge the formula of every ok run of ``runs`` that has one and return the Recovery of each, keyed by cache key.
+
+    ``stored_formulas`` maps a run's key to its formula text. Raises
+    DataError when a formula cannot be parsed.
+    """
+    judged = {}
+    for run in runs.itertuples(index=False):
+        text = stored_formulas.get(run.key, "") if run.status == "ok" else ""
+        if text:
+            judged[run.key] = judge(_parse_stored(text, run.key), domain=domain, sampling_rate_hz=sampling_rate_hz)
+    return judged
 
 
 def recovery_tables(runs, stored_formulas, domain, sampling_rate_hz):
@@ -100,20 +120,15 @@ def recovery_tables(runs, stored_formulas, domain, sampling_rate_hz):
     methods = [method for method in ordered_methods(runs["method"]) if method not in NUMERIC_METHODS]
     if not methods:
         return "No symbolic method ran, so there are no formulas to judge.\n"
-    names = [term.describe(domain) for term in true_terms()]
-
-    judged = {}
-    for run in runs.itertuples(index=False):
-        text = stored_formulas.get(run.key, "") if run.status == "ok" else ""
-        if text:
-            judged[run.key] = judge(_parse_stored(text, run.key), domain=domain, sampling_rate_hz=sampling_rate_hz)
+    names = true_term_names(domain)
+    judged = judge_runs(runs, stored_formulas, domain, sampling_rate_hz)
 
     rows = []
     for method in methods:
         method_runs = runs[runs["method"] == method]
         recoveries = [judged[key] for key in method_runs["key"] if key in judged]
         rows.append([code(method), f"{len(recoveries)} of {len(method_runs)}",
-                     *(_verdict_counts(recoveries, name) for name in names), _suspect_count(recoveries)])
+                     *(verdict_counts(recoveries, name) for name in names), _suspect_count(recoveries)])
 
     header = ("Method", "Runs judged", *names, "Runs with a term above Nyquist")
     table = fenced_div(RECOVERY_TABLE_ID, pipe_table(header, rows, align="l" + "r" * (len(header) - 1)),
@@ -132,7 +147,13 @@ def _parse_stored(text, key):
                         "Run the bench again to rewrite its record.") from error
 
 
-def _verdict_counts(recoveries, name):
+def true_term_names(domain):
+    """Return the names of the target's true terms on ``domain``, such as "10 Hz tone", in the order ``judge`` reports them."""
+    return [term.describe(domain) for term in true_terms()]
+
+
+def verdict_counts(recoveries, name):
+    """Return how many of ``recoveries`` judged the true term ``name`` exact, almost and missed, as one table cell."""
     if not recoveries:
         return MISSING
     verdicts = [recovery.verdict_of(name) for recovery in recoveries]

@@ -10,13 +10,16 @@ import re
 
 import matplotlib
 import numpy as np
+from matplotlib import transforms
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 # Okabe and Ito's palette, which stays distinct under the common colour-vision deficiencies.
 # Each method keeps its colour and dash pattern in every figure; the target is always black and solid.
 TARGET_STYLE = {"color": "#000000", "linestyle": "-"}
 METHOD_STYLES = {
     "kan_numeric": {"color": "#E69F00", "linestyle": "-"},  # orange
+    "kan_numeric_minimal": {"color": "#E69F00", "linestyle": (0, (2, 1))},  # orange, short dashes
     "kan_symbolic": {"color": "#56B4E9", "linestyle": (0, (5, 2))},  # sky blue
     "kan_symbolic_spectral": {"color": "#56B4E9", "linestyle": (0, (1, 1))},  # sky blue, dotted
     "pysr_direct": {"color": "#009E73", "linestyle": (0, (1, 1.5))},  # bluish green
@@ -58,6 +61,11 @@ RESIDUAL_LABEL = "prediction − f(x)"
 # curve costs about 2,400 points in the SVG. At 1,200 bins across the plot, a bin is narrower
 # than a pixel at the width the pages show the figures, so the drawn line looks the same.
 ENVELOPE_BINS = 1200
+# The sideways shift between neighbouring methods in the noise figure, in points, so that runs of
+# different methods at one noise level do not hide each other.
+DODGE_POINTS = 3.0
+# The noise figure's x axis leaves this fraction of a decade free at each end.
+NOISE_AXIS_MARGIN_DECADES = 0.4
 PATH_DECIMALS = 2
 # The path data of an SVG element, and a number with decimals in it.
 _PATH_DATA = re.compile(rb' d="([^"]*)"')
@@ -201,6 +209,66 @@ def seeds_svg(rows):
         ]
         if handles:
             axes.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=min(len(handles), 6))
+        return svg_bytes(figure)
+
+
+def noise_svg(levels, curves, y_label):
+    """Draw each method's values against the noise level: every run as a hollow marker, the median per level as a line.
+
+    ``levels`` are the noise levels of the sweep. ``curves`` is a list of
+    (method, label, points, medians) in legend order: ``points`` contains the
+    (level, value) of every run and ``medians`` one (level, median) per level
+    with runs. Every value must be positive, because the y axis is
+    logarithmic. When some level is positive, the x axis is symlog: linear
+    from 0 to the smallest positive level, which takes the width of one
+    decade, and logarithmic above it, so 0 and the positive levels are evenly
+    spaced when those are powers of ten. Each method's markers and line are
+    shifted sideways by DODGE_POINTS from its neighbour's.
+    """
+    positive = sorted(level for level in levels if level > 0)
+    values = [value for _, _, points, _ in curves for _, value in points]
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_INCHES, 4.8), layout="constrained")
+        axes = figure.subplots()
+        for index, (method, label, points, medians) in enumerate(curves):
+            shift = (index - (len(curves) - 1) / 2) * DODGE_POINTS
+            # The shift is added after the data transform, so it is the same on any axis scale.
+            shifted = transforms.offset_copy(axes.transData, fig=figure, x=shift, y=0.0, units="points")
+            style = style_of(method)
+            if medians:
+                axes.plot(*zip(*medians), transform=shifted, linewidth=1.4, label=label, **style)
+            else:
+                axes.plot([], [], linewidth=1.4, label=label, **style)
+            if points:
+                axes.plot(*zip(*points), transform=shifted, linestyle="none", marker="o", markersize=4.5,
+                          markerfacecolor="none", markeredgewidth=1.0, color=style["color"])
+
+        # The limits are set here because matplotlib's autoscaling does not follow shifted transforms.
+        if positive:
+            low = positive[0]
+            axes.set_xscale("symlog", linthresh=low, linscale=1.0)
+            axes.set_xlim(-low * NOISE_AXIS_MARGIN_DECADES, positive[-1] * 10**NOISE_AXIS_MARGIN_DECADES)
+        else:
+            axes.set_xlim(-1.0, 1.0)
+        axes.set_xticks(levels, [f"{level:g}" for level in levels])
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.set_xlabel("label noise level s (noise σ = s · std(y)); symlog axis, linear between 0 and the "
+                        "smallest positive level" if positive else "label noise level s (noise σ = s · std(y))")
+        axes.set_yscale("log")
+        if values:
+            bottom, top = math.log10(min(values)), math.log10(max(values))
+            margin = max(0.3, 0.05 * (top - bottom))
+            axes.set_ylim(10 ** (bottom - margin), 10 ** (top + margin))
+        axes.set_ylabel(y_label)
+        axes.grid(axis="x", visible=False)
+
+        method_handles, _ = axes.get_legend_handles_labels()
+        key_handles = [
+            axes.plot([], [], linewidth=1.4, color="#444444", label="median over the seeds")[0],
+            axes.plot([], [], linestyle="none", marker="o", markersize=4.5, markerfacecolor="none",
+                      markeredgewidth=1.0, color="#444444", label="one run (seed)")[0],
+        ]
+        axes.legend(handles=key_handles + method_handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return svg_bytes(figure)
 
 
