@@ -187,12 +187,26 @@ def _to_sympy(node):
     raise _ExpressionError(f"'{ast.unparse(node)}' is not allowed")
 
 
+def suite_entry(section):
+    """Return the ``SuiteEntry`` of a configuration's ``signal`` section; a user formula gets one made for it."""
+    name, text = section.get("name", DEFAULT_SIGNAL), section.get("expression", "")
+    check_name(name, text)
+    return SUITE.get(name) or SuiteEntry("a user expression", parse_expression(text))
+
+
+def target_expression(section):
+    """Return the sympy expression of a configuration's ``signal`` section, or None for a data series.
+
+    Sections written before signals were configurable have no name, and
+    they are the seed signal's.
+    """
+    return suite_entry(section).expression
+
+
 def load_signal(config):
     """Return the configured ``Signal``: sampled on its domain and split, or read from its data series."""
-    section = config["signal"]
-    name, text = section["name"], section["expression"]
-    check_name(name, text)
-    entry = SUITE.get(name) or SuiteEntry("a user expression", parse_expression(text))
+    name = config["signal"]["name"]
+    entry = suite_entry(config["signal"])
     if entry.dataset:
         return _data_signal(name, entry, config)
     return _expression_signal(name, entry, config)
