@@ -11,6 +11,7 @@ import zipfile
 from bench.errors import BenchError
 from bench.reporting.markdown import code, counted, pipe_table
 from bench.reporting.provenance import CONFIG_FILE, config_toml
+from bench.reporting.results import NOISE_COLUMN
 
 DOWNLOADS_FOLDER = "downloads"
 RECORDS_FOLDER = "records"
@@ -69,7 +70,7 @@ def downloads_section(files, prefix):
     ``prefix`` is the downloads folder relative to the including page.
     """
     descriptions = {
-        "runs.csv": "one row per run: method, repetition, seed, status, reason, metrics, seconds and formula",
+        "runs.csv": "one row per run: method, noise level, repetition, seed, status, reason, metrics, seconds and formula",
         PARQUET: "the same table in Parquet, with numeric columns typed",
         "manifest.json": "the configuration, versions, machine and git commit of the bench",
         CONFIG_FILE: "the configuration as TOML, for `--config`",
@@ -87,12 +88,19 @@ def downloads_section(files, prefix):
 
 
 def records_section(runs, prefix):
-    """Return a table with one row per run and the link to its JSON record under ``prefix``."""
-    rows = [
-        [code(run.method), str(int(run.repetition)), run.status, f"[{code(run.key)}]({prefix}/{RECORDS_FOLDER}/{run.key}.json)"]
-        for run in runs.itertuples(index=False)
-    ]
-    return pipe_table(("Method", "Repetition", "Status", "Record"), rows, align="lrll") + "\n\n: The record of every run.\n"
+    """Return a table with one row per run and the link to its JSON record under ``prefix``.
+
+    A Noise level column is added when the runs hold more than one noise level.
+    """
+    several_levels = runs[NOISE_COLUMN].nunique() > 1
+    rows = []
+    for run in runs.itertuples(index=False):
+        level = [f"{getattr(run, NOISE_COLUMN):g}"] if several_levels else []
+        rows.append([code(run.method), *level, str(int(run.repetition)), run.status,
+                     f"[{code(run.key)}]({prefix}/{RECORDS_FOLDER}/{run.key}.json)"])
+    header = ("Method", *(("Noise level",) if several_levels else ()), "Repetition", "Status", "Record")
+    align = "l" + ("r" if several_levels else "") + "rll"
+    return pipe_table(header, rows, align=align) + "\n\n: The record of every run.\n"
 
 
 def _archive(files):

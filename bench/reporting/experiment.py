@@ -41,6 +41,9 @@ def signal_section(results, target):
         ["Repetitions per method", _value(run.get("repetitions"))],
         ["Base seed (runs)", _value(run.get("base_seed"))],
     ]
+    if "noise_levels" in run:
+        levels = ", ".join(f"{float(level):g}" for level in run["noise_levels"])
+        rows.append(["Label noise levels (fractions of std(y))", levels])
     table = pipe_table(("Setting", "Value"), rows, align="ll")
     caption = f": Sampling, split and repetition settings of profile {code(results.profile)}, from its manifest.json."
     return f"{display_math(sympy.latex(target))}\n\n{table}\n\n{caption}\n"

@@ -75,14 +75,19 @@ def machine_section(results):
     return "".join(where) + "\n\n" + availability_table(results.runs)
 
 
-def banner(results):
-    """Return the Markdown of the banner that names the results' profile, date and commit on every page."""
+def banner(results, note=""):
+    """Return the Markdown of the banner that names the results' profile, date and commit on every page.
+
+    ``note`` is a sentence appended to it, such as which runs the pages leave out.
+    """
     commit, dirty = commit_of(results)
     date = results.results_date() or "an unrecorded date"
     parts = [f"Results of profile {code(results.profile)}, from runs finished by {escape(date)}"]
     if commit:
         parts.append(f", code commit {code(commit[:COMMIT_CHARS])}" + (" with uncommitted changes" if dirty else ""))
     parts.append(f", {counted(len(results.runs), 'run')}.")
+    if note:
+        parts.append(f" {note}")
     return f"::: {{.{BANNER_CLASS}}}\n{''.join(parts)}\n:::\n"
 
 

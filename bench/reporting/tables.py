@@ -76,7 +76,7 @@ def metrics_tables(runs):
         not_ok = method_runs[method_runs["status"] != "ok"]
         mse = summarize(ok["mse_test"], lower_bound=0.0)
         r2 = summarize(ok["r2_test"], upper_bound=R2_MAX)
-        name = _method_cell(method)
+        name = method_cell(method)
         test_rows.append([
             name,
             f"{len(ok)} / {len(method_runs)}",
@@ -123,8 +123,8 @@ def headline_table(runs):
             code(method),
             escape(labels[-1] or MISSING),
             f"{len(ok)} / {len(method_runs)}",
-            _mean_interval(summarize(ok["mse_test"], lower_bound=0.0), format_mse),
-            _mean_interval(summarize(ok["r2_test"], upper_bound=R2_MAX), format_r2),
+            mean_interval(summarize(ok["mse_test"], lower_bound=0.0), format_mse),
+            mean_interval(summarize(ok["r2_test"], upper_bound=R2_MAX), format_r2),
         ])
     table = fenced_div(HEADLINE_TABLE_ID, pipe_table(HEADLINE_HEADER, rows, align="llrrr"),
                        ": Test error of each method over its ok runs, with the confidence interval of the mean.")
@@ -271,13 +271,14 @@ def _interval(summary, formatter):
     return nowrap(f"[{formatter(summary.low)}, {formatter(summary.high)}]")
 
 
-def _mean_interval(summary, formatter):
+def mean_interval(summary, formatter):
+    """Return a Summary's mean followed by its confidence interval in brackets, as one table cell."""
     if summary.count == 0:
         return MISSING
     return f"{nowrap(formatter(summary.mean))} {_interval(summary, formatter)}"
 
 
-def _method_cell(method):
+def method_cell(method):
     """Return the method's name as code, followed by "(reference)" for a reference row."""
     return f"{code(method)} ({REFERENCE})" if is_reference(method) else code(method)
 

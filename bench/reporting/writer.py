@@ -15,6 +15,7 @@ from bench.reporting.overview import answer_paragraph, banner, machine_section
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
 from bench.reporting.results import load_results
+from bench.reporting.robustness import find_sweep, noise_level_note, noise_page
 from bench.reporting.speed import speed_section
 from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables, unrun_methods_note
 from bench.signal import target_expression
@@ -36,7 +37,11 @@ def write_report(results_dir, out_dir, citation_file=None):
     ``results_dir`` is a results folder or a published bundle, whose stored
     figures replace the drawing from arrays. ``citation_file`` is the
     CITATION.cff behind the BibTeX entry. By default it is the one beside
-    the ``_quarto.yml`` of the project that ``out_dir`` is in, if any.
+    the ``_quarto.yml`` of the project that ``out_dir`` is in, if any. The
+    noise page shows ``results`` when they hold several noise levels, and
+    otherwise the noise sweep stored in that project (see
+    ``robustness.find_sweep``). Every other page shows only the runs of
+    ``results`` at their lowest noise level, normally 0.
 
     Every file is built in memory first, so a failure while reading the
     results leaves the previous report as it was. Each file is then written
@@ -54,9 +59,12 @@ def write_report(results_dir, out_dir, citation_file=None):
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     _check_output_folder(out_dir)
     results = load_results(results_dir)
-    if citation_file is None:
-        citation_file = _project_citation(out_dir)
-    contents = build_report(results, prefix=out_dir.name, citation_file=citation_file)
+    project_root = _project_root(out_dir)
+    if citation_file is None and project_root is not None:
+        path = project_root / citation_module.CITATION_FILE
+        citation_file = path if path.is_file() else None
+    sweep = find_sweep(results, project_root)
+    contents = build_report(results, prefix=out_dir.name, citation_file=citation_file, sweep=sweep)
 
     try:
         written = _write_contents(out_dir, contents)
@@ -93,36 +101,46 @@ def _write_contents(out_dir, contents):
     return written
 
 
-def build_report(results, prefix, citation_file=None):
+def build_report(results, prefix, citation_file=None, sweep=None):
     """Return every report file as bytes, keyed by its path relative to the output folder.
 
     ``prefix`` is the output folder's name: the report's pages refer to the
-    generated files through it.
+    generated files through it. ``sweep`` is the NoiseSweep of the noise
+    page; by default it is ``results`` when they hold several noise levels,
+    and none otherwise. The pages other than the noise page, Reproduce and
+    Downloads show only the runs of ``results`` at their lowest noise level.
     """
     target = target_expression()
-    figures = load_bundle_figures(results) if results.is_bundle else build_figures(results, target)
+    compared = results.at_lowest_noise()
+    if sweep is None:
+        sweep = find_sweep(results, project_root=None)
+    # A bundle keeps the figures it was exported with, which bundle_files draws from the same runs.
+    figures = load_bundle_figures(results) if results.is_bundle else build_figures(compared, target)
     downloads = download_files(results)
     figures_prefix = f"{prefix}/{FIGURES_FOLDER}"
     downloads_prefix = f"{prefix}/{DOWNLOADS_FOLDER}"
+    noise_texts, noise_figures = noise_page(sweep, compared, target, figures_prefix)
 
     contents = {
         # Every page.
-        "banner.md": banner(results),
+        "banner.md": banner(results, noise_level_note(results, compared)),
         # Overview.
-        "answer.md": answer_paragraph(results),
-        "headline.md": headline_table(results.runs) + unrun_methods_note(results),
-        "machine.md": machine_section(results),
+        "answer.md": answer_paragraph(compared),
+        "headline.md": headline_table(compared.runs) + unrun_methods_note(compared),
+        "machine.md": machine_section(compared),
         # Method.
-        "signal.md": signal_section(results, target),
-        "settings.md": settings_section(results),
+        "signal.md": signal_section(compared, target),
+        "settings.md": settings_section(compared),
         # Results.
-        "metrics.md": metrics_tables(results.runs),
-        "pairwise.md": pairwise_table(results.runs),
-        "per_seed.md": per_seed_tables(results.runs, records_prefix=f"{downloads_prefix}/records"),
+        "metrics.md": metrics_tables(compared.runs),
+        "pairwise.md": pairwise_table(compared.runs),
+        "per_seed.md": per_seed_tables(compared.runs, records_prefix=f"{downloads_prefix}/records"),
         # Formulas.
         "true_formula.md": true_formula_section(target),
-        "formulas.md": formulas_section(results.runs, target),
-        "recovery.md": recovery_section(results),
+        "formulas.md": formulas_section(compared.runs, target),
+        "recovery.md": recovery_section(compared),
+        # Noise robustness.
+        **noise_texts,
         # Reproduce.
         "commands.md": commands_section(results, _repository_url(citation_file), f"{downloads_prefix}/{CONFIG_FILE}"),
         "config.md": config_section(results),
@@ -139,17 +157,18 @@ def build_report(results, prefix, citation_file=None):
     encoded = {name: text.encode("utf-8") for name, text in contents.items()}
     for figure in figures:
         encoded[f"{FIGURES_FOLDER}/{figure.name}"] = figure.svg
+    for name, svg in noise_figures.items():
+        encoded[f"{FIGURES_FOLDER}/{name}"] = svg
     for name, data in downloads.items():
         encoded[f"{DOWNLOADS_FOLDER}/{name}"] = data
     return encoded
 
 
-def _project_citation(out_dir):
-    """Return the CITATION.cff beside the _quarto.yml of the nearest folder above ``out_dir``, or None."""
+def _project_root(out_dir):
+    """Return the nearest folder above ``out_dir`` that has a _quarto.yml, or None."""
     for folder in out_dir.resolve().parents:
         if (folder / QUARTO_PROJECT_FILE).is_file():
-            path = folder / citation_module.CITATION_FILE
-            return path if path.is_file() else None
+            return folder
     return None
 
 
