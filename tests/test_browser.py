@@ -42,8 +42,8 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-PAGES = ("index", "report/method", "report/results", "report/formulas", "report/figures", "report/reproduce",
-         "report/downloads")  # fmt: skip
+PAGES = ("index", "report/method", "report/results", "report/formulas", "report/figures", "report/noise",
+         "report/reproduce", "report/downloads")  # fmt: skip
 # Formulas of the fake results: the true formula once on the Overview, once on the Method page, and on the
 # Formulas page once per symbolic method (kan_symbolic, pysr_direct) plus kan_symbolic's one ok formula.
 EXPECTED_FORMULAS = {"index": 1, "report/method": 1, "report/formulas": 3}

@@ -75,6 +75,13 @@ def test_rendered_results_tables(site):
 
 
 @pytest.mark.slow
+def test_rendered_noise_page_not_run(site):
+    html = html_of(site, "report/noise.qmd")
+    assert "The noise sweep has not been run here" in html
+    assert "<code>nox -s bench -- --profile noise</code>" in html
+
+
+@pytest.mark.slow
 def test_rendered_pairwise_table(site):
     html = html_of(site, "report/results.qmd")
     assert html.index('id="results-metrics"') < html.index('id="results-pairwise"') < html.index('id="every-run"')

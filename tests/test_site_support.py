@@ -25,7 +25,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SITE_SOURCES = ("_quarto.yml", "index.qmd", "CITATION.cff", "report")
 PROFILE = "fake"
 RATE_HZ = 200
-# The columns of runs.csv as the README documents them.
+# The columns of runs.csv as the bench wrote them before noise levels existed. The report must still
+# read such tables, as runs without label noise.
 COLUMNS = (
     "method", "repetition", "seed", "status", "reason", "stage", "mse_test", "r2_test",
     "mse_train", "seconds", "formula", "formula_latex", "formula_size", "key", "finished_at",
