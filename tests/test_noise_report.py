@@ -257,6 +257,19 @@ def test_page_says_not_run(tmp_path):
         assert read(out, name) == "No noise sweep is stored, so there is nothing to show here.\n"
 
 
+def test_page_sweep_without_manifest(bench_runs, tmp_path):
+    # A bench of the sweep that is still running has written runs.csv but not yet manifest.json.
+    project = copy_site_sources(tmp_path / "project")
+    (project / "results" / "noise").mkdir(parents=True)
+    shutil.copy2(bench_runs[0] / "runs.csv", project / "results" / "noise" / "runs.csv")
+    out = project / "report" / "_generated"
+    write_report(make_results(project), out)
+    source = read(out, "noise_source.md")
+    assert source.startswith("No noise sweep is shown here: ")
+    assert "manifest.json not found" in source
+    assert "`nox -s bench -- --profile noise`" in source
+
+
 def test_banner_without_noise_has_no_note(tmp_path):
     out = tmp_path / "out"
     write_report(make_results(tmp_path), out)

@@ -77,14 +77,16 @@ Y_LABEL = "1 − test R² = test MSE / Var(y_test)\n(log scale; lower is better)
 class NoiseSweep:
     """The results that the noise page shows, where they were read from, or why there are none.
 
-    ``results`` is None when no sweep is stored, and ``missing`` then
-    explains why. ``shown_path`` is the folder as the page names it:
-    relative to the project when it lies inside it.
+    ``results`` is None when no sweep is shown, and ``missing`` then
+    explains why. ``never_run`` is true when no sweep is stored at all.
+    ``shown_path`` is the folder as the page names it: relative to the
+    project when it lies inside it.
     """
 
     results: StoredResults | None = None
     shown_path: str = ""
     missing: str = ""
+    never_run: bool = False
 
 
 def find_sweep(results, project_root):
@@ -113,8 +115,9 @@ def find_sweep(results, project_root):
         local = RESULTS_ROOT / NOISE_PROFILE / "runs.csv"
         published = PUBLISHED_ROOT / NOISE_PROFILE / BUNDLE_INDEX
         if (Path(project_root) / local).is_file():
-            return NoiseSweep(missing=escape(str(error)))
-        return NoiseSweep(missing=f"neither {code(local.as_posix())} nor {code(published.as_posix())} exists")
+            return NoiseSweep(missing=escape(str(error).rstrip(".")))
+        return NoiseSweep(missing=f"neither {code(local.as_posix())} nor {code(published.as_posix())} exists",
+                          never_run=True)
     logger.info("reading the noise sweep from %s", folder)
     return NoiseSweep(sweep, _shown_path(folder, project_root))
 
@@ -139,7 +142,7 @@ def noise_page(sweep, compared, target, figures_prefix):
     if sweep.results is None:
         empty = "No noise sweep is stored, so there is nothing to show here.\n"
         texts = {name: empty for name in INCLUDES}
-        texts["noise_source.md"] = not_run_section(sweep.missing)
+        texts["noise_source.md"] = not_run_section(sweep)
         return texts, {}
 
     results = sweep.results
@@ -155,10 +158,11 @@ def noise_page(sweep, compared, target, figures_prefix):
     return texts, {FIGURE_NAME: svg}
 
 
-def not_run_section(missing):
-    """Return the Markdown stating that the sweep has not been run, why none was found, and the commands that run and show it."""
+def not_run_section(sweep):
+    """Return the Markdown stating why no sweep is shown, and the commands that run and show it."""
+    opening = "The noise sweep has not been run here" if sweep.never_run else "No noise sweep is shown here"
     return (
-        f"The noise sweep has not been run here: {missing}. "
+        f"{opening}: {sweep.missing}. "
         f"`{bench_command(NOISE_PROFILE)}` runs it and stores its results in "
         f"{code((RESULTS_ROOT / NOISE_PROFILE).as_posix() + '/')}, and the next render of the site, such as "
         f"`{render_command('default')}`, shows them on this page. "
