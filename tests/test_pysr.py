@@ -104,10 +104,13 @@ def no_julia_settings(monkeypatch, tmp_path):
     return empty
 
 
-def write_fake_julia(directory):
-    """Write an executable script named julia into ``directory``. Tests never run it."""
+def write_fake_julia(directory, output="julia version 1.10.4", status=0):
+    """Write an executable script named julia into ``directory`` that prints ``output`` and exits with ``status``.
+
+    The bench runs only ``julia --version`` before it imports PySR, so the script answers that alone.
+    """
     fake = directory / "julia"
-    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.write_text(f"#!/bin/sh\necho '{output}'\nexit {status}\n")
     fake.chmod(0o755)
     return fake
 
@@ -266,6 +269,23 @@ def test_find_julia_on_path(no_julia_settings):
     fake = write_fake_julia(no_julia_settings)
     assert find_julia() == str(fake)
     assert julia_unavailable_reason() is None
+
+
+@pytest.mark.parametrize("output, status, message", [
+    ("true (GNU coreutils) 9.1", 0, "is not a Julia executable"),
+    ("julia version 1.10.4", 1, "exited with 1"),
+    ("julia version 1.9.0", 0, "is Julia 1.9.0, but PySR 2.7.2 needs"),
+    ("julia version 2.0.0", 0, "is Julia 2.0.0"),
+])
+def test_unusable_julia_unavailable(no_julia_settings, output, status, message):
+    write_fake_julia(no_julia_settings, output, status)
+    assert find_julia() is None
+    assert message in julia_unavailable_reason()
+
+
+def test_julia_version_suffix_accepted(no_julia_settings):
+    fake = write_fake_julia(no_julia_settings, "julia version 1.11.2-DEV")
+    assert find_julia() == str(fake)
 
 
 def test_find_julia_juliapkg_variable(no_julia_settings, tmp_path, monkeypatch):

@@ -15,7 +15,9 @@ import importlib.metadata
 import logging
 import math
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -34,6 +36,10 @@ logger = logging.getLogger(__name__)
 # pysr/juliapkg.json of PySR 2.7.2 accepts Julia "=1.10.0, 1.10.3" (1.10.0, or 1.10.3 up to 2)
 # and juliacall/juliapkg.json of juliacall 0.9.36 accepts "^1.10.3". Both must hold.
 REQUIRED_JULIA = "Julia >= 1.10.3 and < 2"
+MIN_JULIA = (1, 10, 3)
+MAX_JULIA = (2, 0, 0)
+# `julia --version` prints its version without starting the runtime; this bounds a stuck executable.
+JULIA_VERSION_TIMEOUT_S = 30
 
 # The -X option and environment variable that name a Julia executable. Both libraries read
 # the -X option first (juliapkg 0.1.28 state.get_config, juliacall 0.9.36 option).
@@ -65,7 +71,9 @@ def read_julia_option(option):
 
 
 def locate_julia():
-    """Return ``(path, None)`` for the Julia executable that PySR would use, or ``(None, reason)``.
+    """Return ``(path, None)`` for a usable Julia executable that PySR would use, or ``(None, reason)``.
+
+    The executable found is run with ``--version`` (``check_julia_version``).
 
     The order follows juliacall 0.9.36 and juliapkg 0.1.28. juliacall uses
     PYTHON_JULIACALL_EXE when PYTHON_JULIACALL_PROJECT is also set, and raises
@@ -73,11 +81,17 @@ def locate_julia():
     when set, and raises rather than look further when that is not an
     executable. Otherwise this function looks for ``julia`` on PATH.
 
-    NOTE: the Julia version is not checked, because that means running the
-    executable. juliapkg also looks in its own install directory and in
-    juliaup's before PATH, and juliacall reads PYTHON_JULIACALL_BINDIR. This
-    function does neither, so such a Julia needs PYTHON_JULIAPKG_EXE.
+    NOTE: juliapkg also looks in its own install directory and in juliaup's
+    before PATH, and juliacall reads PYTHON_JULIACALL_BINDIR. This function
+    does neither, so such a Julia needs PYTHON_JULIAPKG_EXE.
     """
+    path, reason = _find_julia_executable()
+    if path is None:
+        return None, reason
+    return check_julia_version(path)
+
+
+def _find_julia_executable():
     juliacall_exe, juliacall_exe_source = read_julia_option(JULIACALL_EXE)
     juliacall_project, juliacall_project_source = read_julia_option(JULIACALL_PROJECT)
     if juliacall_exe and juliacall_project:
@@ -98,6 +112,25 @@ def locate_julia():
             f"PySR 2.7.2 needs {REQUIRED_JULIA}. Install it (for example with juliaup) "
             f"or set {JULIAPKG_EXE[1]} to its path"
         )
+    return path, None
+
+
+def check_julia_version(path):
+    """Return ``(path, None)`` when ``path --version`` reports a Julia in the supported range, else ``(None, reason)``."""
+    try:
+        completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=JULIA_VERSION_TIMEOUT_S)
+        output = completed.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired, UnicodeDecodeError) as error:
+        return None, f"{path} --version failed ({type(error).__name__}: {error}). Point PySR at a {REQUIRED_JULIA} executable"
+    match = re.fullmatch(r"julia version (\d+)\.(\d+)\.(\d+)\S*", output)
+    if completed.returncode != 0 or match is None:
+        shown = output.splitlines()[0][:80] if output else "nothing"
+        return None, (f"{path} is not a Julia executable: `{path} --version` printed {shown!r} and exited with "
+                      f"{completed.returncode}. Point PySR at a {REQUIRED_JULIA} executable")
+    version = tuple(int(part) for part in match.groups())
+    if not MIN_JULIA <= version < MAX_JULIA:
+        return None, (f"{path} is Julia {'.'.join(map(str, version))}, but PySR 2.7.2 needs {REQUIRED_JULIA}. "
+                      "Install a Julia in that range")
     return path, None
 
 
