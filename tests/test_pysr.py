@@ -107,7 +107,7 @@ def no_julia_settings(monkeypatch, tmp_path):
 def write_fake_julia(directory, output="julia version 1.10.4", status=0):
     """Write an executable script named julia into ``directory`` that prints ``output`` and exits with ``status``.
 
-    The bench runs only ``julia --version`` before it imports PySR, so the script answers that alone.
+    The bench runs only ``julia --version`` before it imports PySR, so the script handles only that call.
     """
     fake = directory / "julia"
     fake.write_text(f"#!/bin/sh\necho '{output}'\nexit {status}\n")

@@ -124,8 +124,8 @@ def check_julia_version(path):
         return None, f"{path} --version failed ({type(error).__name__}: {error}). Point PySR at a {REQUIRED_JULIA} executable"
     match = re.fullmatch(r"julia version (\d+)\.(\d+)\.(\d+)\S*", output)
     if completed.returncode != 0 or match is None:
-        shown = output.splitlines()[0][:80] if output else "nothing"
-        return None, (f"{path} is not a Julia executable: `{path} --version` printed {shown!r} and exited with "
+        first_line = output.splitlines()[0][:80] if output else "nothing"
+        return None, (f"{path} is not a Julia executable: `{path} --version` printed {first_line!r} and exited with "
                       f"{completed.returncode}. Point PySR at a {REQUIRED_JULIA} executable")
     version = tuple(int(part) for part in match.groups())
     if not MIN_JULIA <= version < MAX_JULIA:
