@@ -160,7 +160,12 @@ def run_batches(client, config, results_dir, batches, progress):
     """Yield the outcome counts of each run of ``batches`` as it finishes, computing the runs on ``client``'s cluster.
 
     Dask orders the runs; a batch (one repetition) is kept only in that a
-    dependent run waits for its upstream run of the same batch.
+    dependent run waits for its upstream run of the same batch. Each run is
+    claimed (``RunStore.claim``) before it is submitted and released once its
+    record is stored, so another bench on the same folder waits for it
+    rather than computing it too. Every bench claims runs in the order of
+    ``bench.runner._batch_order`` and of the method list, so two benches
+    never wait for each other.
     """
     from distributed import as_completed
     from distributed.client import FutureCancelledError
@@ -171,32 +176,42 @@ def run_batches(client, config, results_dir, batches, progress):
     runs = {run.key: run for batch in batches for run in batch}
     client.subscribe_topic(STARTED_TOPIC, lambda event: progress.started(runs[event[1]]))
     client.forward_logging("bench")
+    claims = {}
     try:
         submitted = {}
         for batch in batches:
-            for counts in _submit_batch(client, config, store, batch, submitted, progress):
+            for counts in _submit_batch(client, config, store, batch, submitted, claims, progress):
                 yield counts
         task_runs = {future.key: runs[key] for key, future in submitted.items()}
         try:
             for future in as_completed(list(submitted.values()), loop=client.loop):
-                yield _store_result(future, task_runs[future.key], runs, submitted, store, progress)
+                run = task_runs[future.key]
+                yield _store_result(future, run, runs, submitted, store, progress)
+                claims.pop(run.key).release()
         except (OSError, FutureCancelledError) as error:
             raise BenchError(f"lost the Dask cluster ({type(error).__name__}: {error}); the runs stored so far are "
                              "kept and will be reused, so run the bench again to compute the rest.") from None
     finally:
+        for claim in claims.values():
+            claim.release()
         client.unsubscribe_topic(STARTED_TOPIC)
         client.unforward_logging("bench")
 
 
-def _submit_batch(client, config, store, batch, submitted, progress):
-    """Submit the runs of ``batch`` that have no stored ok record, and yield the counts of those that have one."""
+def _submit_batch(client, config, store, batch, submitted, claims, progress):
+    """Submit the runs of ``batch`` that have no stored ok record, and yield the counts of those that have one.
+
+    Each submitted run's claim goes into ``claims``; the claims of reused runs are released at once.
+    """
     reused = {}
     upstream_data = None
     dependents = {run.upstream_key for run in batch if run.upstream_key}
     levels = {name: logging.getLogger(name).getEffectiveLevel() for name in FORWARDED_LOGGERS}
     for run in batch:
+        claim = store.claim(run.key)
         stored = store.load(run.key)
         if stored is not None and stored["status"] == "ok":
+            claim.release()
             reused[run.key] = stored
             runner.report_finished(run, stored, "reused", progress)
             yield Counter(reused=1)
@@ -211,6 +226,7 @@ def _submit_batch(client, config, store, batch, submitted, progress):
                 value = (reused[run.upstream_key], store.load_arrays(run.upstream_key))
                 upstream_data = client.scatter([value], hash=False)[0]
             upstream = upstream_data
+        claims[run.key] = claim
         submitted[run.key] = client.submit(
             compute_run, config, run, upstream, levels, key=f"bench-{run.method}-r{run.repetition}-{run.key}",
             priority=1 if run.key in dependents else 0, pure=False,
@@ -218,16 +234,14 @@ def _submit_batch(client, config, store, batch, submitted, progress):
 
 
 def _store_result(future, run, runs, submitted, store, progress):
-    """Store the record that ``future`` returned, or a failed record if its task failed; return the counts."""
+    """Store the record that ``future`` returned, or a failed record if its task failed; return the counts.
+
+    The caller holds the run's claim.
+    """
     record, arrays = _task_result(future, run, runs, submitted)
     summary = runner.Summary()
     summary.counts["computed" if record["status"] == "ok" else record["status"]] += 1
-    with store.lock(run.key):
-        stored = store.load(run.key)
-        # Another bench on this folder may have stored the run meanwhile;
-        # its ok record is kept, as it would be reused had it been first.
-        if stored is None or stored["status"] != "ok":
-            runner.store_outcome(store, run, stored, record, arrays, summary)
+    runner.store_outcome(store, run, store.load(run.key), record, arrays, summary)
     runner.report_finished(run, record, "computed", progress)
     return summary.counts
 

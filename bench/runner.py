@@ -197,8 +197,12 @@ def _same_outcome(stored, record):
 
 
 def _batch_order(config):
-    """Return the (noise level, repetition) pairs of ``config``, one batch each, in run order."""
-    return [(level, repetition) for level in config["run"]["noise_levels"]
+    """Return the (noise level, repetition) pairs of ``config``, one batch each, in run order.
+
+    The order is the same for every configuration (levels rising, then
+    repetitions), so benches that share runs claim them in one order.
+    """
+    return [(level, repetition) for level in sorted(config["run"]["noise_levels"])
             for repetition in range(config["run"]["repetitions"])]
 
 

@@ -60,6 +60,19 @@ def write_atomic(path, data):
         raise
 
 
+class RunClaim:
+    """An exclusive lock on one run, held from before its computation until its record is stored."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def release(self):
+        """Release the lock; releasing twice does nothing."""
+        if not self._handle.closed:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+
+
 class RunStore:
     """The records and arrays of one results folder."""
 
@@ -77,6 +90,17 @@ class RunStore:
     @contextlib.contextmanager
     def lock(self, key):
         """Hold an exclusive lock on run ``key`` across processes (fcntl.flock) for a block."""
+        claim = self.claim(key)
+        try:
+            yield
+        finally:
+            claim.release()
+
+    def claim(self, key):
+        """Return a ``RunClaim``: the exclusive lock on run ``key``, waiting while another process holds it.
+
+        The lock is per open file, so one process must not claim a run twice.
+        """
         path = self.root / "locks" / f"{key}.lock"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,16 +108,15 @@ class RunStore:
         except OSError as error:
             raise DataError(f"cannot create the lock file {path}: {error.strerror or error}. "
                             f"Make {path.parent} a writable folder, or choose another --results-dir.") from error
-        with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                logger.info("run %s is being computed by another process; waiting for it", key)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("run %s is being computed by another process; waiting for it", key)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except BaseException:
+            handle.close()
+            raise
+        return RunClaim(handle)
 
     def save(self, record, arrays=None):
         """Store ``record`` (a dict with a ``key``) and its ``arrays`` (name to ndarray)."""

@@ -262,3 +262,38 @@ def test_nthreads_warning(caplog):
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 1
     assert "tcp://127.0.0.1:1 has 4 threads" in warnings[0]
+
+
+@pytest.mark.slow
+def test_dask_bench_waits_for_claimed_run(tmp_path, tiny_overrides, scheduler_address, caplog):
+    import shutil
+    import threading
+
+    from bench.store import RunStore
+
+    tiny_overrides["run"]["methods"] = ["floor_mean"]
+    config = config_module.load_config("quick", tiny_overrides)
+    key = next(run.key for run in runner.plan_runs(config)[1] if run.method == "floor_mean")
+    runner.run_benchmark(config, "quick", tmp_path / "other")
+    shared = tmp_path / "shared"
+    runner.prepare_results_dir(shared)
+
+    # This test stands for another bench that is computing the run: it holds the run's claim, and
+    # stores the run's record before it lets go.
+    claim = RunStore(shared).claim(key)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(summary=runner.run_benchmark(
+        config, "quick", shared, methods=["floor_mean"], cluster=cluster.cluster_spec(scheduler=scheduler_address))))
+    caplog.set_level("INFO", logger="bench.store")
+    worker.start()
+    deadline = time.monotonic() + 60
+    while "waiting for it" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for folder in ("records", "arrays"):
+        shutil.copytree(tmp_path / "other" / folder, shared / folder, dirs_exist_ok=True)
+    claim.release()
+    worker.join(timeout=120)
+
+    assert "waiting for it" in caplog.text
+    assert outcome["summary"].counts["reused"] == 1
+    assert outcome["summary"].counts["computed"] == 0
