@@ -236,7 +236,7 @@ def _submit_batch(client, config, store, batch, submitted, claims, progress):
 def _store_result(future, run, runs, submitted, store, progress):
     """Store the record that ``future`` returned, or a failed record if its task failed; return the counts.
 
-    The caller holds the run's claim.
+    The caller must have claimed the run (``RunStore.claim``).
     """
     record, arrays = _task_result(future, run, runs, submitted)
     summary = runner.Summary()

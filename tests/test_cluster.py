@@ -278,8 +278,8 @@ def test_dask_bench_waits_for_claimed_run(tmp_path, tiny_overrides, scheduler_ad
     shared = tmp_path / "shared"
     runner.prepare_results_dir(shared)
 
-    # This test stands for another bench that is computing the run: it holds the run's claim, and
-    # stores the run's record before it lets go.
+    # This test plays another bench that is computing the run: it takes the run's claim, and
+    # stores the run's record before it releases the claim.
     claim = RunStore(shared).claim(key)
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.update(summary=runner.run_benchmark(
