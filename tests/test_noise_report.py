@@ -179,6 +179,8 @@ def test_noise_figure_valid_svg(bench_runs, sweep_report):
     assert "(_generated/figures/noise_r2.svg)" in markdown
     for method in METHODS:
         assert method in markdown.split('fig-alt="', 1)[1]
+    # The ceiling fits the clean labels to float64 rounding, below the axis's floor.
+    assert f"{REPETITIONS} runs below 1e-12" in markdown
 
 
 def test_noise_figure_values_are_one_minus_r2(bench_runs):

@@ -212,7 +212,7 @@ def seeds_svg(rows):
         return svg_bytes(figure)
 
 
-def noise_svg(levels, curves, y_label):
+def noise_svg(levels, curves, y_label, floor=None):
     """Draw each method's values against the noise level: every run as a hollow marker, the median per level as a line.
 
     ``levels`` are the noise levels of the sweep. ``curves`` is a list of
@@ -220,13 +220,18 @@ def noise_svg(levels, curves, y_label):
     (level, value) of every run and ``medians`` one (level, median) per level
     with runs. Every value must be positive, because the y axis is
     logarithmic. When some level is positive, the x axis is symlog: linear
-    from 0 to the smallest positive level, which takes the width of one
-    decade, and logarithmic above it, so 0 and the positive levels are evenly
-    spaced when those are powers of ten. Each method's markers and line are
-    shifted sideways by DODGE_POINTS from its neighbour's.
+    from 0 to the smallest positive level, over the width of one decade, and
+    logarithmic above it. So 0 and the positive levels are evenly spaced when
+    those are powers of ten. Each method's markers and line are
+    shifted sideways by DODGE_POINTS from its neighbour's. Values below
+    ``floor``, when given, are drawn at the floor, runs as triangles that
+    point down, and the y axis starts just below it.
     """
     positive = sorted(level for level in levels if level > 0)
     values = [value for _, _, points, _ in curves for _, value in points]
+    if floor is not None:
+        values = [max(value, floor) for value in values]
+    clipped = False
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(WIDTH_INCHES, 4.8), layout="constrained")
         axes = figure.subplots()
@@ -235,6 +240,14 @@ def noise_svg(levels, curves, y_label):
             # The shift is added after the data transform, so it is the same on any axis scale.
             shifted = transforms.offset_copy(axes.transData, fig=figure, x=shift, y=0.0, units="points")
             style = style_of(method)
+            if floor is not None:
+                medians = [(level, max(value, floor)) for level, value in medians]
+                below = [(level, floor) for level, value in points if value < floor]
+                points = [(level, value) for level, value in points if value >= floor]
+                if below:
+                    clipped = True
+                    axes.plot(*zip(*below), transform=shifted, linestyle="none", marker="v", markersize=5,
+                              markerfacecolor="none", markeredgewidth=1.0, color=style["color"])
             if medians:
                 axes.plot(*zip(*medians), transform=shifted, linewidth=1.4, label=label, **style)
             else:
@@ -268,6 +281,9 @@ def noise_svg(levels, curves, y_label):
             axes.plot([], [], linestyle="none", marker="o", markersize=4.5, markerfacecolor="none",
                       markeredgewidth=1.0, color="#444444", label="one run (seed)")[0],
         ]
+        if clipped:
+            key_handles.append(axes.plot([], [], linestyle="none", marker="v", markersize=5, markerfacecolor="none",
+                                         markeredgewidth=1.0, color="#444444", label=f"one run below {floor:.0e}")[0])
         axes.legend(handles=key_handles + method_handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return svg_bytes(figure)
 

@@ -71,6 +71,10 @@ METRICS_HEADER = (
     f"Test R², mean [{CONFIDENCE:.0%} CI]",
 )
 Y_LABEL = "1 − test R² = test MSE / Var(y_test)\n(log scale; lower is better)"
+# The figure's y axis starts here. 1 − R² = 1e-12 is a root mean square error of a millionth of the test
+# labels' spread, and the reference ceiling reaches about 1e-29, float64 rounding, without noise. An axis
+# down to that would squeeze every other method into its top third.
+Y_FLOOR = 1e-12
 
 
 @dataclass(frozen=True)
@@ -296,15 +300,23 @@ def noise_figure(results, test_variance, prefix):
         "single runs, shifted sideways by method so that they do not hide each other. " + axis
     )
     if not_ok:
-        caption += f" {counted(not_ok, 'run')} that did not finish ok or stored no test error are not drawn."
+        caption += f" {counted(not_ok, 'run')} that did not finish ok or stored no test error {_are(not_ok)} not drawn."
     if not_positive:
         caption += f" {counted(not_positive, 'run')} with a test MSE of exactly 0 cannot be drawn on a log axis."
+    below = sum(1 for _, _, points, _ in curves for _, value in points if value < Y_FLOOR)
+    if below:
+        caption += (f" {counted(below, 'run')} below {Y_FLOOR:.0e}, a root mean square error under a millionth of "
+                    f"the test labels' spread, {_are(below)} drawn as downward triangles at the bottom of the axis.")
     names = ", ".join(label for _, label, _, _ in curves)
     alt = (f"Line plot with markers of 1 − test R² on a log scale against the label noise level "
            f"({', '.join(f'{level:g}' for level in levels)}), one line per method: {names}.")
-    svg = plotting.noise_svg(levels, curves, Y_LABEL)
+    svg = plotting.noise_svg(levels, curves, Y_LABEL, floor=Y_FLOOR)
     markdown = f'![{escape(caption.strip())}]({prefix}/{FIGURE_NAME}){{fig-alt="{alt}"}}\n'
     return markdown, svg
+
+
+def _are(count):
+    return "is" if count == 1 else "are"
 
 
 def metrics_section(runs):
