@@ -8,7 +8,7 @@ from bench import registry
 from bench.errors import DataError
 from bench.reporting.markdown import code, display_math, escape, pipe_table
 from bench.reporting.results import ordered_methods, settings_label
-from bench.signal import make_split
+from bench.reporting.targets import drawn_split, stored_signal
 
 NOT_RECORDED = "not recorded"
 
@@ -16,13 +16,23 @@ NOT_RECORDED = "not recorded"
 def signal_section(results, target):
     """Return the Markdown of the target formula and a table of the sampling, split and repetition settings.
 
+    A data series (``target`` None) has no formula, so its description stands in its place.
+    """
+    if target is None:
+        return f"The target is {escape(stored_signal(results).description)}.\n\n{sampling_table(results)}\n"
+    return f"{display_math(sympy.latex(target))}\n\n{sampling_table(results)}\n"
+
+
+def sampling_table(results):
+    """Return the Markdown table of the sampling, split and repetition settings of ``results``, with its caption.
+
     The train and test counts come from drawing the split again with the
     stored settings, the same way the bench drew it.
     """
     config = results.manifest["config"]
     signal, split, run = config["signal"], config.get("split", {}), config.get("run", {})
     start, stop = signal["domain"]
-    rate = signal["sampling_rate_hz"]
+    rate = _format_rate(results.sampling_rate_hz())
     samples = results.grid().size
     rows = [
         ["Interval", escape(f"[{start}, {stop})") + ", half-open"],
@@ -30,7 +40,7 @@ def signal_section(results, target):
         ["Samples", str(samples)],
     ]
     if "test_fraction" in split and "data_seed" in split:
-        drawn = make_split(target, signal["domain"], rate, split["test_fraction"], split["data_seed"])
+        drawn = drawn_split(results)
         rows += [
             ["Test fraction", escape(split["test_fraction"])],
             ["Training samples", str(drawn.train.size)],
@@ -46,7 +56,12 @@ def signal_section(results, target):
         rows.append(["Label noise levels (fractions of std(y))", levels])
     table = pipe_table(("Setting", "Value"), rows, align="ll")
     caption = f": Sampling, split and repetition settings of profile {code(results.profile)}, from its manifest.json."
-    return f"{display_math(sympy.latex(target))}\n\n{table}\n\n{caption}\n"
+    return f"{table}\n\n{caption}"
+
+
+def _format_rate(rate):
+    """Format a sampling rate in Hz, a whole number without a decimal point, such as 309 for a data series's 309.0."""
+    return str(int(rate)) if float(rate).is_integer() else str(rate)
 
 
 def settings_section(results):

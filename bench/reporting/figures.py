@@ -14,12 +14,18 @@ from bench.errors import DataError
 from bench.reporting import plotting
 from bench.reporting.markdown import escape
 from bench.reporting.results import bench_command, ordered_methods
-from bench.signal import evaluate_expression
+from bench.reporting.targets import SEED_SIGNAL, stored_signal, target_values
 
 FIGURES_FOLDER = "figures"
 FIGURES_INDEX = "figures.json"
 # The sections of the Figures page, in page order; each figure belongs to one.
 SECTIONS = ("target", "fits", "zoom", "residuals", "seeds")
+# The section of the one figure of a suite signal's page, which a bundle keeps beside the Figures page's.
+SIGNAL_SECTION = "signal"
+SIGNAL_FIGURE = "signal.svg"
+# The title of the zoomed window at the end of the interval. The seed signal's chirp is fastest there.
+SEED_END_TITLE = "the end, where the chirp is fastest"
+END_TITLE = "the end of the interval"
 # The width of a zoomed window, in units of x.
 WINDOW_WIDTH = 0.1
 # The step between candidate starts of the window of largest disagreement. Half a window
@@ -41,25 +47,56 @@ class RenderedFigure:
 def build_figures(results, target):
     """Draw every figure of the report from the arrays of ``results`` and the true formula ``target``.
 
+    ``target`` None stands for a data series, whose values are the target.
     Each method is shown by its first ok repetition, so a figure does not
     pick a run by how well it did.
     """
     x = results.grid()
-    y = evaluate_expression(target, x)
-    first_ok = representative_runs(results)
-    curves = {method: (f"{method}, repetition {repetition}", results.predictions(key))
-              for method, (repetition, key) in first_ok.items()}
+    y = target_values(results, target)
+    curves = _first_ok_curves(results)
     domain = [float(value) for value in results.manifest["config"]["signal"]["domain"]]
-    windows, titles = zoom_windows(x, curves, domain)
+    signal = stored_signal(results)
+    is_seed = signal.name == SEED_SIGNAL
+    windows, titles = zoom_windows(x, curves, domain, end_title=SEED_END_TITLE if is_seed else END_TITLE)
     interval = _interval(results)
+    shape = ("two sines and a chirp whose frequency rises with x" if is_seed
+             else f"{signal.description} ({signal.name})")
 
-    figures = [_target_figure(x, y, windows, interval)]
+    figures = [_target_figure(x, y, windows, interval, shape)]
     figures += [_fit_figure(x, y, method, label, predictions, interval) for method, (label, predictions) in curves.items()]
     if curves:
         figures.append(_zoom_figure(x, y, curves, windows, titles))
         figures.append(_residuals_figure(x, y, curves, interval))
     figures.append(_seeds_figure(results.runs))
     return figures
+
+
+def signal_figure(results, target):
+    """Draw the figure of a suite signal's page: the target and each method's first ok run on the whole interval.
+
+    ``target`` None stands for a data series, whose values are the target.
+    """
+    x = results.grid()
+    y = target_values(results, target)
+    curves = _first_ok_curves(results)
+    signal = stored_signal(results)
+    interval = _interval(results)
+    labels = ", ".join(label for label, _ in curves.values()) or "no method, because none has an ok run"
+    return RenderedFigure(
+        name=SIGNAL_FIGURE,
+        section=SIGNAL_SECTION,
+        caption=f"The target of signal {signal.name} on {interval} and the predictions of each method's first ok run: "
+                f"{labels}.",
+        alt=(f"Line plot against x of the target, {signal.description}, in black, with the predictions of "
+             f"{labels} over it in the colours and dash patterns of the legend."),
+        svg=plotting.overlay_svg(x, y, curves, f"Signal {signal.name}: target and each method's first ok run"),
+    )
+
+
+def _first_ok_curves(results):
+    """Return {method: (label, predictions on the grid)} of each method's first ok run."""
+    return {method: (f"{method}, repetition {repetition}", results.predictions(key))
+            for method, (repetition, key) in representative_runs(results).items()}
 
 
 def representative_runs(results):
@@ -73,21 +110,22 @@ def representative_runs(results):
     return first_ok
 
 
-def zoom_windows(x, curves, domain):
+def zoom_windows(x, curves, domain, end_title=SEED_END_TITLE):
     """Return the zoomed windows of the interval ``domain``, as (start, stop) pairs of x, and a title for each.
 
     The first window is the start of the interval. The second is its end,
-    where the chirp sin(2π(50x + 20x²)), whose frequency 50 + 40x rises with
-    x, is fastest. The third, when at least two methods have runs to compare,
-    is the window outside those two where the methods' predictions spread
-    most: the largest mean over x of their variance across methods.
+    titled ``end_title``: on the seed signal the chirp sin(2π(50x + 20x²)),
+    whose frequency 50 + 40x rises with x, is fastest there. The third, when
+    at least two methods have runs to compare, is the window outside those
+    two where the methods' predictions spread most: the largest mean over x
+    of their variance across methods.
     """
     start, stop = domain
     width = min(WINDOW_WIDTH, (stop - start) / 3)
     windows = [(start, start + width), (stop - width, stop)]
     titles = [
         f"x in [{start:g}, {start + width:g}]: the start of the interval",
-        f"x in [{stop - width:g}, {stop:g}]: the end, where the chirp is fastest",
+        f"x in [{stop - width:g}, {stop:g}]: {end_title}",
     ]
     if len(curves) >= 2:
         spread = np.var(np.stack([predictions for _, predictions in curves.values()]), axis=0)
@@ -110,14 +148,14 @@ def _interval(results):
     return f"[{start}, {stop})"
 
 
-def _target_figure(x, y, windows, interval):
+def _target_figure(x, y, windows, interval, shape):
     return RenderedFigure(
         name="target.svg",
         section="target",
         caption=f"The true target f(x) on the full interval {interval}; the shaded bands are the windows zoomed in below.",
         alt=(
-            f"Line plot of the true target f(x) against x on {interval}: two sines and a chirp whose frequency "
-            f"rises with x, with {len(windows)} shaded bands that mark the zoomed windows."
+            f"Line plot of the true target f(x) against x on {interval}: {shape}, "
+            f"with {len(windows)} shaded bands that mark the zoomed windows."
         ),
         svg=plotting.target_svg(x, y, windows),
     )
@@ -215,8 +253,9 @@ def load_bundle_figures(results):
 
     figures = []
     for entry in entries:
-        if not isinstance(entry, dict) or entry.get("section") not in SECTIONS:
-            raise DataError(f"{index_path} has an entry that is not a figure of one of the sections {SECTIONS}: {entry!r}")
+        if not isinstance(entry, dict) or entry.get("section") not in (*SECTIONS, SIGNAL_SECTION):
+            raise DataError(f"{index_path} has an entry that is not a figure of one of the sections "
+                            f"{(*SECTIONS, SIGNAL_SECTION)}: {entry!r}")
         path = folder / str(entry["name"])
         if not path.is_file() or path.parent != folder:
             raise DataError(f"{index_path} lists {entry['name']!r}, which is not a file in {folder}.")

@@ -6,7 +6,7 @@ import sympy
 
 from bench import formulas
 from bench.errors import DataError
-from bench.recovery import DEFAULT_TOLERANCES, TWO_PI, VERDICTS, judge, true_terms
+from bench.recovery import DEFAULT_TOLERANCES, TWO_PI, VERDICTS, decompose, judge, true_terms
 from bench.reporting.markdown import (
     MISSING,
     code,
@@ -20,6 +20,7 @@ from bench.reporting.markdown import (
     pipe_table,
 )
 from bench.reporting.results import ordered_methods
+from bench.reporting.targets import recovery_gap, stored_signal
 from bench.signal import X
 
 # Methods that return no formula. Any other method is listed in the formulas section.
@@ -32,33 +33,33 @@ PARAMETER_HEADER = ("Amplitude", "Frequency f (Hz)", "r, coefficient of x² (Hz/
 PARAMETER_DIGITS = 10
 
 
-def formulas_section(runs, target):
+def formulas_section(runs, target, heading="##"):
     """Return the Markdown of every symbolic run's formula, each method's runs after the true formula ``target``.
 
     Ok runs show their stored LaTeX with its size and test R². Failed and
-    unavailable runs show their reason. Methods are ``##`` headings, so the
-    including page should not put the section under another ``##`` heading.
+    unavailable runs show their reason. Methods are ``heading`` headings, so
+    the including page should not put the section under a heading of that
+    level. A data series has no true formula (``target`` None), so its
+    methods list only their runs.
     """
-    true_latex = sympy.latex(target)
-    true_size = formulas.size(target)
     methods = [method for method in ordered_methods(runs["method"]) if method not in NUMERIC_METHODS]
     if not methods:
         return "No symbolic method ran, so there are no formulas to compare.\n"
 
     parts = []
     for method in methods:
-        parts += [
-            f"## {code(method)}",
-            f"True formula, size {counted(true_size, 'node')}:",
-            display_math(true_latex),
-        ]
+        parts.append(f"{heading} {code(method)}")
+        if target is not None:
+            parts += [f"True formula, size {counted(formulas.size(target), 'node')}:", display_math(sympy.latex(target))]
         for run in runs[runs["method"] == method].itertuples(index=False):
             parts += _run_entry(run)
     return "\n\n".join(parts) + "\n"
 
 
 def true_formula_section(target):
-    """Return the Markdown of the true formula and its size."""
+    """Return the Markdown of the true formula and its size, or a sentence saying that a data series (None) has none."""
+    if target is None:
+        return "This signal is a data series with no closed form, so there is no true formula to show.\n"
     return f"{display_math(sympy.latex(target))}\n\nIts expression tree has {counted(formulas.size(target), 'node')}.\n"
 
 
@@ -77,14 +78,19 @@ def _run_entry(run):
 def recovery_section(results):
     """Return the Markdown of the recovery table, how it is judged, and each judged run's fitted terms.
 
-    The formulas are read from the runs' records, and the domain and
-    sampling rate from the manifest. Raises DataError when a stored formula
-    cannot be parsed.
+    The formulas are read from the runs' records, and the target, domain
+    and sampling rate from the manifest. A target that recovery cannot judge
+    gets a sentence saying why instead. Raises DataError when a stored
+    formula cannot be parsed.
     """
-    signal = results.manifest["config"]["signal"]
+    signal = stored_signal(results)
+    gap = recovery_gap(signal)
+    if gap:
+        return f"Recovered terms are not judged here: {gap}.\n"
     symbolic = results.runs[~results.runs["method"].isin(NUMERIC_METHODS)]
-    return recovery_tables(symbolic, stored_formulas(results, symbolic), tuple(signal["domain"]),
-                           signal["sampling_rate_hz"])
+    return recovery_tables(symbolic, stored_formulas(results, symbolic),
+                           tuple(results.manifest["config"]["signal"]["domain"]), results.sampling_rate_hz(),
+                           target=signal.expression)
 
 
 def stored_formulas(results, runs):
@@ -96,32 +102,36 @@ def stored_formulas(results, runs):
     return stored
 
 
-def judge_runs(runs, stored_formulas, domain, sampling_rate_hz):
+def judge_runs(runs, stored_formulas, domain, sampling_rate_hz, target=None):
     """Judge the formula of every ok run of ``runs`` that has one and return the Recovery of each, keyed by cache key.
 
-    ``stored_formulas`` maps a run's key to its formula text. Raises
-    DataError when a formula cannot be parsed.
+    ``stored_formulas`` maps a run's key to its formula text. ``target`` is
+    the true expression, by default the seed signal's. Raises DataError
+    when a formula cannot be parsed.
     """
     judged = {}
     for run in runs.itertuples(index=False):
         text = stored_formulas.get(run.key, "") if run.status == "ok" else ""
         if text:
-            judged[run.key] = judge(_parse_stored(text, run.key), domain=domain, sampling_rate_hz=sampling_rate_hz)
+            judged[run.key] = judge(_parse_stored(text, run.key), domain=domain, sampling_rate_hz=sampling_rate_hz,
+                                    target=target)
     return judged
 
 
-def recovery_tables(runs, stored_formulas, domain, sampling_rate_hz):
+def recovery_tables(runs, stored_formulas, domain, sampling_rate_hz, target=None):
     """Return the recovery Markdown of the symbolic ``runs``, with ``stored_formulas`` mapping a run's key to its formula text.
 
-    Ok runs with a formula are judged by ``bench.recovery.judge``. Runs
-    that are not ok, or ok but without a formula, count only in the total
-    of the "Runs judged" column.
+    Ok runs with a formula are judged by ``bench.recovery.judge`` against
+    ``target``, by default the seed signal's. Runs that are not ok, or ok
+    but without a formula, count only in the total of the "Runs judged"
+    column. Terms of the target that are not sinusoids are named below the
+    table as not judged.
     """
     methods = [method for method in ordered_methods(runs["method"]) if method not in NUMERIC_METHODS]
     if not methods:
         return "No symbolic method ran, so there are no formulas to judge.\n"
-    names = true_term_names(domain)
-    judged = judge_runs(runs, stored_formulas, domain, sampling_rate_hz)
+    names = true_term_names(domain, target)
+    judged = judge_runs(runs, stored_formulas, domain, sampling_rate_hz, target)
 
     rows = []
     for method in methods:
@@ -134,8 +144,11 @@ def recovery_tables(runs, stored_formulas, domain, sampling_rate_hz):
     table = fenced_div(RECOVERY_TABLE_ID, pipe_table(header, rows, align="l" + "r" * (len(header) - 1)),
                        ": How many judged runs of each method recovered each true term of the target.")
     parts = [table, _recovery_explanation(sampling_rate_hz / 2)]
+    remainder = decompose(target).remainder if target is not None else 0
+    if remainder != 0:
+        parts += ["The target's terms that are not sinusoids are not judged:", display_math(sympy.latex(remainder))]
     if judged:
-        parts.append(_recovery_detail(runs, judged, domain))
+        parts.append(_recovery_detail(runs, judged, domain, target))
     return "\n\n".join(parts) + "\n"
 
 
@@ -147,9 +160,12 @@ def _parse_stored(text, key):
                         "Run the bench again to rewrite its record.") from error
 
 
-def true_term_names(domain):
-    """Return the names of the target's true terms on ``domain``, such as "10 Hz tone", in the order ``judge`` reports them."""
-    return [term.describe(domain) for term in true_terms()]
+def true_term_names(domain, target=None):
+    """Return the names of the true terms of ``target`` on ``domain``, such as "10 Hz tone", in the order of ``judge``.
+
+    ``target`` defaults to the seed signal's.
+    """
+    return [term.describe(domain) for term in true_terms(target)]
 
 
 def verdict_counts(recoveries, name):
@@ -186,9 +202,9 @@ def _recovery_explanation(nyquist_hz):
     )
 
 
-def _recovery_detail(runs, judged, domain):
+def _recovery_detail(runs, judged, domain, target=None):
     """Return a collapsed callout with the true terms and, for every judged run and true term, the fitted sinusoid."""
-    truth = true_terms()
+    truth = true_terms(target)
     true_rows = [[escape(term.describe(domain)), *_parameters(term)] for term in truth]
     true_table = pipe_table(("True term", *PARAMETER_HEADER), true_rows, align="lrrrr") + "\n\n: The true terms."
 

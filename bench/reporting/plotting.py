@@ -130,6 +130,31 @@ def fit_svg(x, y, predictions, method, label):
         return svg_bytes(figure)
 
 
+def overlay_svg(x, y, curves, title):
+    """Draw the target and every curve on the whole interval in one panel.
+
+    ``curves`` maps a method name to (label, predictions on ``x``). The
+    target is drawn last, thin, so that it stays visible over the curves
+    that follow it closely.
+    """
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_INCHES, 4.2), layout="constrained")
+        axes = figure.subplots()
+        for method, (label, predictions) in curves.items():
+            axes.plot(*envelope(x, predictions), linewidth=1.2, label=label, **style_of(method))
+        axes.plot(*envelope(x, y), linewidth=0.9, label="target f(x)", **TARGET_STYLE)
+        axes.set_xlabel(X_LABEL)
+        axes.set_ylabel(Y_LABEL)
+        axes.set_title(title, loc="left")
+        axes.set_xlim(x[0], x[-1])
+        handles, labels = axes.get_legend_handles_labels()
+        # The target first in the legend, as in the other figures, and the legend above the axes.
+        order = [len(handles) - 1, *range(len(handles) - 1)]
+        figure.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside upper center",
+                      ncols=min(3, len(handles)))
+        return svg_bytes(figure)
+
+
 def zoom_svg(x, y, curves, windows, titles):
     """Draw the target and every curve in each window, one panel per window.
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import registry
+from bench import registry, signals
 from bench.config import METHOD_NAMES, PROFILES
 from bench.errors import DataError, NoResultsError
 from bench.methods.base import REFERENCE
@@ -67,6 +67,9 @@ BUNDLE_INDEX = "bundle.json"
 # project root, as `python -m bench run` and `python -m bench publish` write them.
 RESULTS_ROOT = Path("results")
 PUBLISHED_ROOT = Path("published")
+# The folder of a suite's signals other than the seed, in a results folder and in its bundle, as
+# bench.signals.results_dir names it: signals/<name>/.
+SIGNALS_FOLDER = "signals"
 
 
 def bench_command(profile):
@@ -107,6 +110,28 @@ def find_results(project_root, profile, results_dir=None):
     )
 
 
+def signal_folders(folder):
+    """Return (name, folder) for each signal folder under ``folder``/signals/, the built-in signals in suite order first.
+
+    ``folder`` is a results folder or a bundle, which contains the seed
+    signal's runs itself. A subfolder whose name is not a signal name is logged and
+    skipped. The folders are listed whether or not their bench finished.
+    """
+    parent = Path(folder) / SIGNALS_FOLDER
+    if not parent.is_dir():
+        return []
+    found = {}
+    for path in sorted(parent.iterdir()):
+        if not path.is_dir():
+            continue
+        if not signals.NAME_PATTERN.fullmatch(path.name) or path.name == signals.DEFAULT_SIGNAL:
+            logger.warning("skipped %s: its name is not the name of a signal other than the seed", path)
+            continue
+        found[path.name] = path
+    order = [name for name in signals.suite_names() if name in found] + sorted(set(found) - set(signals.SUITE))
+    return [(name, found[name]) for name in order]
+
+
 def noise_levels(runs):
     """Return the distinct noise levels of the run table ``runs``, in increasing order."""
     return sorted(float(level) for level in runs[NOISE_COLUMN].unique())
@@ -127,9 +152,20 @@ class StoredResults:
 
     def grid(self):
         """Return the x of every sample of the signal, as the bench sampled it."""
-        signal = self.manifest["config"]["signal"]
-        start, stop = signal["domain"]
-        return sample_grid(start, stop, signal["sampling_rate_hz"])
+        start, stop = self.manifest["config"]["signal"]["domain"]
+        return sample_grid(start, stop, self.sampling_rate_hz())
+
+    def sampling_rate_hz(self):
+        """Return the sampling rate that the bench used: the manifest's signal block's, else the configured one.
+
+        A data series sets its own rate, one value per 1/rate, whatever the
+        configured rate. Manifests written before signals were configurable
+        have no signal block, and their configured rate is the one used.
+        """
+        used = self.manifest.get("signal")
+        if isinstance(used, dict) and "sampling_rate_hz" in used:
+            return used["sampling_rate_hz"]
+        return self.manifest["config"]["signal"]["sampling_rate_hz"]
 
     def predictions(self, key):
         """Return the stored predictions of the run with cache key ``key`` on every sample of the grid.
@@ -310,10 +346,12 @@ def verify_bundle(bundle_dir):
             "from results that include the prediction arrays."
         )
     listed = set(index["files"]) | {BUNDLE_INDEX}
+    # The bundles of a suite's other signals lie in signals/<name>/, each with its own index.
     extra = sorted(
         path.relative_to(bundle_dir).as_posix()
         for path in bundle_dir.rglob("*")
         if path.is_file() and path.relative_to(bundle_dir).as_posix() not in listed
+        and path.relative_to(bundle_dir).parts[0] != SIGNALS_FOLDER
     )
     if extra:
         logger.warning("ignored %d files in %s that %s does not list: %s", len(extra), bundle_dir, BUNDLE_INDEX, extra[:5])
@@ -474,7 +512,27 @@ def read_manifest(path):
             f"{path}: config.signal has domain {signal['domain']} and sampling_rate_hz {rate}; "
             "expected start < stop and a positive rate."
         )
+    _check_signal_block(path, manifest, stop - start)
     return manifest
+
+
+def _check_signal_block(path, manifest, width):
+    """Raise DataError unless the manifest's signal block, when it gives a rate, gives a positive one and its sample count.
+
+    Manifests written before the suite existed have a block with only the expression and its LaTeX.
+    """
+    block = manifest.get("signal")
+    if not isinstance(block, dict) or "sampling_rate_hz" not in block:
+        return
+    try:
+        rate = float(block["sampling_rate_hz"])
+        samples = int(block["samples"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataError(f"{path} has a signal block without a valid 'sampling_rate_hz' and 'samples' ({error!r}). "
+                        "Run the bench again to rewrite manifest.json.") from None
+    if not (math.isfinite(rate) and rate > 0) or round(width * rate) != samples:
+        raise DataError(f"{path}: the signal block gives sampling_rate_hz {rate} and {samples} samples, which do not "
+                        "match the domain of config.signal. Run the bench again to rewrite manifest.json.")
 
 
 def ordered_methods(names):
