@@ -39,6 +39,14 @@ def _add_profile(parser):
                              "published/<profile>)")
 
 
+def _add_suite_profile(parser):
+    from bench.reporting.suite import SUITE_PROFILE
+
+    parser.add_argument("--suite-profile", default=SUITE_PROFILE,
+                        help="profile whose suite of signals the Suite page and the signal pages show, read from "
+                             f"results/<profile>/ or else published/<profile>/ (default: {SUITE_PROFILE})")
+
+
 def build_parser():
     parser = _Parser(prog="bench", description="Benchmark KAN against symbolic regression on a 1-D signal.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages, pykan's output included")
@@ -65,11 +73,13 @@ def build_parser():
 
     report = commands.add_parser("report", help="write the report's tables, formulas and figures from stored runs")
     _add_profile(report)
+    _add_suite_profile(report)
     report.add_argument("--out", type=Path, default=DEFAULT_GENERATED_DIR,
                         help=f"folder for the generated includes (default: {DEFAULT_GENERATED_DIR})")
 
     render = commands.add_parser("render", help="write the report from stored runs, then render the site into _site/")
     _add_profile(render)
+    _add_suite_profile(render)
 
     publish = commands.add_parser("publish", help="copy a profile's runs, records, manifest and figures into published/<profile>/")
     _add_profile(publish)
@@ -170,7 +180,8 @@ def _command_report(args):
     from bench.reporting import write_report
 
     config_module.load_config(args.profile)
-    written = write_report(_results_dir(args), args.out)
+    config_module.load_config(args.suite_profile)
+    written = write_report(_results_dir(args), args.out, suite_profile=args.suite_profile)
     print(f"report: wrote {len(written)} files to {args.out}")
     return 0
 
@@ -181,7 +192,8 @@ def _command_render(args):
     if not Path("_quarto.yml").is_file():
         raise UsageError(f"no _quarto.yml in {Path.cwd()}; run 'python -m bench render' from the project's root folder.")
     config_module.load_config(args.profile)
-    source, renderer = build_site(Path.cwd(), args.profile, args.results_dir)
+    config_module.load_config(args.suite_profile)
+    source, renderer = build_site(Path.cwd(), args.profile, args.results_dir, args.suite_profile)
     print(f"render: site written to _site/ from {source} with {renderer}")
     return 0
 
@@ -192,6 +204,9 @@ def _command_publish(args):
     config_module.load_config(args.profile)
     exported = export_bundle(_results_dir(args), PUBLISHED_ROOT / args.profile)
     print(f"publish: wrote {len(exported.files)} files ({exported.size} bytes) to {exported.directory}")
+    if exported.signals:
+        print(f"publish: with the bundles of {len(exported.signals)} other signals of the suite in "
+              f"{exported.directory / 'signals'}: {', '.join(exported.signals)}")
     return 0
 
 

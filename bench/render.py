@@ -15,6 +15,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.reporting import write_report
 from bench.reporting.results import find_results
+from bench.reporting.suite import SUITE_PROFILE
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +29,18 @@ class RenderError(BenchError):
     """The site renderer failed, or finished without writing the site's index page."""
 
 
-def build_site(project_root, profile, results_dir=None):
+def build_site(project_root, profile, results_dir=None, suite_profile=SUITE_PROFILE):
     """Write the report of ``profile`` into ``report/_generated/`` and render the site into ``_site/``.
 
-    The results come from ``find_results``. Returns the results folder used
-    and the renderer, "quarto" or "smalldocs".
+    The results come from ``find_results``, and the Suite page and signal
+    pages show the suite of ``suite_profile``. Returns the results folder
+    used and the renderer, "quarto" or "smalldocs".
     """
     project_root = Path(project_root).resolve()
     _check_project(project_root)
     source = find_results(project_root, profile, results_dir)
     logger.info("writing the report of profile %r from %s", profile, source)
-    write_report(source, project_root / GENERATED_FOLDER)
+    write_report(source, project_root / GENERATED_FOLDER, suite_profile=suite_profile)
     return source, render_site(project_root)
 
 

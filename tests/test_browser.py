@@ -43,10 +43,11 @@ CHROMIUM_FLAGS = [
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 PAGES = ("index", "report/method", "report/results", "report/formulas", "report/figures", "report/noise",
-         "report/reproduce", "report/downloads")  # fmt: skip
+         "report/suite", "report/signals/seed", "report/reproduce", "report/downloads")  # fmt: skip
 # Formulas of the fake results: the true formula once on the Overview, once on the Method page, and on the
 # Formulas page once per symbolic method (kan_symbolic, pysr_direct) plus kan_symbolic's one ok formula.
-EXPECTED_FORMULAS = {"index": 1, "report/method": 1, "report/formulas": 3}
+# The seed signal's page of the fake suite shows the Formulas page's three and the true formula above them.
+EXPECTED_FORMULAS = {"index": 1, "report/method": 1, "report/formulas": 3, "report/signals/seed": 4}
 SCREENSHOTS_VARIABLE = "SITE_SCREENSHOTS"
 
 
@@ -116,6 +117,8 @@ def _integrity(path):
 def site_url(tmp_path_factory):
     """The base URL of the site rendered from fake results, served from 127.0.0.1 for the module's tests."""
     root = copy_site_sources(tmp_path_factory.mktemp("site"))
+    # A suite of the quick profile with the seed signal alone, which gets the Suite page a signal page to link.
+    make_results(root, profile="quick")
     build_site(root, "fake", results_dir=make_results(root))
 
     class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -232,6 +235,12 @@ def test_page_images_load(visits, name):
 def test_figures_page_shows_figures(visits):
     sources = [Path(urlsplit(image["src"]).path).name for image in visits[0]["report/figures"].images]
     assert {"target.svg", "zoom.svg", "residuals.svg", "test_mse_per_seed.svg", "fit_kan_numeric.svg"} <= set(sources)
+
+
+def test_signal_page_shows_figure(visits):
+    images = visits[0]["report/signals/seed"].images
+    assert [Path(urlsplit(image["src"]).path).name for image in images] == ["signal.svg"]
+    assert images[0]["ok"]
 
 
 def test_links_resolve(visits, site_url):

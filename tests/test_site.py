@@ -11,8 +11,15 @@ from bench.render import RenderError, build_site, find_results, render_site
 from bench.reporting import export_bundle
 from test_site_support import PROJECT_ROOT, copy_site_sources, fake_key, make_results
 
-# Every page of the site, as _quarto.yml lists them.
-PAGES = yaml.safe_load((PROJECT_ROOT / "_quarto.yml").read_text(encoding="utf-8"))["project"]["render"]
+# Every page and glob of pages of the site, as _quarto.yml lists them.
+RENDER_LIST = yaml.safe_load((PROJECT_ROOT / "_quarto.yml").read_text(encoding="utf-8"))["project"]["render"]
+# The Suite page and the signal pages, written from one template, show a suite of another profile under a
+# banner of their own (tests/test_suite.py).
+SUITE_PAGE = "report/suite.qmd"
+SIGNAL_PAGES = "report/signals/*.qmd"
+SIGNAL_TEMPLATE = "report/_signal_template.qmd"
+# The pages of the main results, which show the banner of those results.
+PAGES = [page for page in RENDER_LIST if page not in (SUITE_PAGE, SIGNAL_PAGES)]
 # Lines of a page that may hold digits: its front matter and include shortcodes are not prose.
 INCLUDE = re.compile(r"^\{\{< include \S+ >\}\}$")
 
@@ -41,7 +48,12 @@ def prose_lines(page):
             yield re.sub(r"\]\([^)]*\)", "]", line)
 
 
-@pytest.mark.parametrize("page", PAGES)
+def test_render_list_has_suite_pages():
+    assert SUITE_PAGE in RENDER_LIST
+    assert SIGNAL_PAGES in RENDER_LIST
+
+
+@pytest.mark.parametrize("page", [*PAGES, SUITE_PAGE, SIGNAL_TEMPLATE])
 def test_page_has_no_typed_numbers(page):
     lines = [line for line in prose_lines(PROJECT_ROOT / page) if re.search(r"[0-9]", line)]
     assert lines == []
@@ -52,6 +64,12 @@ def test_page_includes_banner(page):
     depth = page.count("/")
     expected = "{{< include " + ("report/" if depth == 0 else "") + "_generated/banner.md >}}"
     assert expected in (PROJECT_ROOT / page).read_text(encoding="utf-8")
+
+
+def test_suite_pages_include_own_banner():
+    assert "{{< include _generated/suite_banner.md >}}" in (PROJECT_ROOT / SUITE_PAGE).read_text(encoding="utf-8")
+    template = (PROJECT_ROOT / SIGNAL_TEMPLATE).read_text(encoding="utf-8")
+    assert "{{< include ../_generated/signals/@SIGNAL@/banner.md >}}" in template
 
 
 @pytest.mark.slow

@@ -151,13 +151,19 @@ def _csv_row(record):
     return row
 
 
+def _ignore_generated(folder, names):
+    """Return the names in ``folder`` that .gitignore leaves out of the report's sources: report/_generated, report/signals."""
+    return [name for name in names if name == "_generated" or (Path(folder).name == "report" and name == "signals")]
+
+
 def copy_site_sources(destination):
     """Copy the site's sources into ``destination`` as a clean clone has them: no generated files, no _site."""
     destination.mkdir(parents=True, exist_ok=True)
     for name in SITE_SOURCES:
         source = PROJECT_ROOT / name
         if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("_generated"))
+            # The generated includes and signal pages are not in git, so a clean clone lacks them.
+            shutil.copytree(source, destination / name, ignore=_ignore_generated)
         else:
             shutil.copy2(source, destination / name)
     return destination

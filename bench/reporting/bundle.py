@@ -10,6 +10,7 @@ prediction arrays, which are too large to commit::
         records/<key>.json   the record of every run in runs.csv
         figures/*.svg        the figures, drawn from the arrays at export
         figures/figures.json each figure's section, caption and alt text
+        signals/<name>/      a bundle of the same layout for each other signal of a suite
 
 The report reads a bundle like a results folder (``load_results`` checks
 the checksums first) and takes its figures from ``figures/``. Every table
@@ -27,10 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError, DataError
-from bench.reporting.figures import FIGURES_FOLDER, FIGURES_INDEX, build_figures, figures_index
-from bench.reporting.results import BUNDLE_INDEX, PUBLISHED_ROOT, load_results, publish_command
+from bench.reporting.figures import FIGURES_FOLDER, FIGURES_INDEX, build_figures, figures_index, signal_figure
+from bench.reporting.results import (
+    BUNDLE_INDEX,
+    PUBLISHED_ROOT,
+    SIGNALS_FOLDER,
+    bench_command,
+    load_results,
+    publish_command,
+    signal_folders,
+)
 from bench.reporting.speed import PERF_FILE
-from bench.signal import target_expression
+from bench.reporting.targets import stored_signal
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +48,12 @@ BUNDLE_FORMAT = 1
 
 @dataclass(frozen=True)
 class ExportedBundle:
-    """The result of an export: the bundle folder, its files and their total size in bytes."""
+    """The result of an export: the bundle folder, its files, their total size in bytes and the suite signals in it."""
 
     directory: Path
     files: tuple
     size: int
+    signals: tuple = ()
 
 
 def export_bundle(results_dir, bundle_dir):
@@ -56,6 +66,10 @@ def export_bundle(results_dir, bundle_dir):
     DataError when the results are incomplete, and BenchError when
     ``bundle_dir`` exists but is not a bundle, to keep it from being
     overwritten.
+
+    The other signals of a suite, in ``results_dir``/signals/<name>/, are
+    exported too, each into a bundle of its own at the same place in
+    ``bundle_dir``. Raises DataError when one of them has no finished bench.
     """
     results_dir, bundle_dir = Path(results_dir), Path(bundle_dir)
     results = load_results(results_dir)
@@ -66,18 +80,37 @@ def export_bundle(results_dir, bundle_dir):
                          "move it away or choose another folder.")
 
     files = bundle_files(results)
+    names = []
+    for name, folder in signal_folders(results_dir):
+        for relative, data in bundle_files(_load_signal_results(name, folder, results.profile)).items():
+            files[f"{SIGNALS_FOLDER}/{name}/{relative}"] = data
+        names.append(name)
     _replace_folder(bundle_dir, files)
     size = sum(len(data) for data in files.values())
-    logger.info("exported %d files (%d bytes) of profile %r to %s", len(files), size, results.profile, bundle_dir)
-    return ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)), size=size)
+    logger.info("exported %d files (%d bytes) of profile %r, with %d other signals, to %s", len(files), size,
+                results.profile, len(names), bundle_dir)
+    return ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)), size=size, signals=tuple(names))
+
+
+def _load_signal_results(name, folder, profile):
+    """Load the results of the suite signal ``name`` in ``folder``, or raise DataError when its bench did not finish."""
+    if not (folder / "runs.csv").is_file() or not (folder / "manifest.json").is_file():
+        raise DataError(
+            f"{folder} has no runs.csv or no manifest.json, so the bench of signal {name} did not finish and it cannot "
+            f"be published. Run `{bench_command(profile)} --signals {name}` to finish it, or move the folder away."
+        )
+    return load_results(folder)
 
 
 def bundle_files(results):
     """Return every file of the bundle of ``results`` as bytes, keyed by its path in the bundle, the index included.
 
-    The figures show the runs at the lowest noise level, as the report's Figures page does.
+    The figures show the runs at the lowest noise level, as the report's Figures page does, and include the
+    figure of the signal's page in a suite.
     """
-    figures = build_figures(results.at_lowest_noise(), target_expression())
+    compared = results.at_lowest_noise()
+    target = stored_signal(results).expression
+    figures = [*build_figures(compared, target), signal_figure(compared, target)]
     files = {
         "runs.csv": (results.directory / "runs.csv").read_bytes(),
         "manifest.json": (results.directory / "manifest.json").read_bytes(),

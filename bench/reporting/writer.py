@@ -10,15 +10,17 @@ from bench.reporting import citation as citation_module
 from bench.reporting.downloads import DOWNLOADS_FOLDER, download_files, downloads_section, records_section
 from bench.reporting.experiment import settings_section, signal_section
 from bench.reporting.figures import FIGURES_FOLDER, build_figures, figures_section, load_bundle_figures
+from bench.reporting.figures import SECTIONS as FIGURE_SECTIONS
 from bench.reporting.formulas import formulas_section, recovery_section, true_formula_section
 from bench.reporting.overview import answer_paragraph, banner, machine_section
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
 from bench.reporting.results import load_results
-from bench.reporting.robustness import find_sweep, noise_level_note, noise_page
+from bench.reporting.robustness import NoiseSweep, find_sweep, noise_level_note, noise_page
 from bench.reporting.speed import speed_section
+from bench.reporting.suite import PAGES_FOLDER, SUITE_PROFILE, TEMPLATE, build_suite, find_suite
 from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables, unrun_methods_note
-from bench.signal import target_expression
+from bench.reporting.targets import stored_signal
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ WRITTEN_LIST = ".written-files"
 QUARTO_PROJECT_FILE = "_quarto.yml"
 
 
-def write_report(results_dir, out_dir, citation_file=None):
+def write_report(results_dir, out_dir, citation_file=None, suite_profile=SUITE_PROFILE):
     """Write the report's Markdown includes, SVG figures and download files for the results in ``results_dir``.
 
     ``results_dir`` is a results folder or a published bundle, whose stored
@@ -41,7 +43,11 @@ def write_report(results_dir, out_dir, citation_file=None):
     noise page shows ``results`` when they hold several noise levels, and
     otherwise the noise sweep stored in that project (see
     ``robustness.find_sweep``). Every other page shows only the runs of
-    ``results`` at their lowest noise level, normally 0.
+    ``results`` at their lowest noise level, normally 0. The Suite page and
+    the signal pages show the suite of ``suite_profile`` stored in that
+    project (see ``suite.find_suite``). The signal pages are written from
+    the template ``_signal_template.qmd`` beside ``out_dir`` into the folder
+    ``signals`` beside it, and only when the template exists.
 
     Every file is built in memory first, so a failure while reading the
     results leaves the previous report as it was. Each file is then written
@@ -65,9 +71,19 @@ def write_report(results_dir, out_dir, citation_file=None):
         citation_file = path if path.is_file() else None
     sweep = find_sweep(results, project_root)
     contents = build_report(results, prefix=out_dir.name, citation_file=citation_file, sweep=sweep)
+    template_path = out_dir.parent / TEMPLATE
+    template = template_path.read_text(encoding="utf-8") if template_path.is_file() else None
+    suite_contents, pages = build_suite(find_suite(project_root, suite_profile), out_dir.name, template)
+    contents.update({name: text.encode("utf-8") if isinstance(text, str) else text
+                     for name, text in suite_contents.items()})
+    pages_dir = out_dir.parent / PAGES_FOLDER
+    _check_pages_folder(pages_dir)
 
     try:
         written = _write_contents(out_dir, contents)
+        # Without a template no page is written, but the pages that an earlier report wrote are deleted.
+        if template is not None or (pages_dir / WRITTEN_LIST).is_file():
+            written += _write_contents(pages_dir, {name: text.encode("utf-8") for name, text in pages.items()})
     except OSError as error:
         where = error.filename or out_dir
         raise DataError(f"cannot write the report to --out {out_dir}: {where}: {error.strerror}. "
@@ -110,16 +126,25 @@ def build_report(results, prefix, citation_file=None, sweep=None):
     and none otherwise. The pages other than the noise page, Reproduce and
     Downloads show only the runs of ``results`` at their lowest noise level.
     """
-    target = target_expression()
+    # The results' own target: None for a data series, whose sampled values the figures draw instead.
+    target = stored_signal(results).expression
     compared = results.at_lowest_noise()
     if sweep is None:
         sweep = find_sweep(results, project_root=None)
     # A bundle keeps the figures it was exported with, which bundle_files draws from the same runs.
-    figures = load_bundle_figures(results) if results.is_bundle else build_figures(compared, target)
+    if results.is_bundle:
+        figures = [figure for figure in load_bundle_figures(results) if figure.section in FIGURE_SECTIONS]
+    else:
+        figures = build_figures(compared, target)
     downloads = download_files(results)
     figures_prefix = f"{prefix}/{FIGURES_FOLDER}"
     downloads_prefix = f"{prefix}/{DOWNLOADS_FOLDER}"
-    noise_texts, noise_figures = noise_page(sweep, compared, target, figures_prefix)
+    sweep_target = stored_signal(sweep.results).expression if sweep.results is not None else target
+    if sweep.results is not None and sweep_target is None:
+        # The noise page evaluates the sweep's expression to measure std(y), which a data series lacks.
+        sweep = NoiseSweep(missing=f"the sweep's signal, {stored_signal(sweep.results).name}, is a data series, "
+                                   "which this page cannot show yet")
+    noise_texts, noise_figures = noise_page(sweep, compared, sweep_target, figures_prefix)
 
     contents = {
         # Every page.
@@ -151,7 +176,7 @@ def build_report(results, prefix, citation_file=None, sweep=None):
         "downloads.md": downloads_section(downloads, downloads_prefix),
         "records.md": records_section(results.runs, downloads_prefix),
     }
-    for section in ("target", "fits", "zoom", "residuals", "seeds"):
+    for section in FIGURE_SECTIONS:
         contents[f"figures_{section}.md"] = figures_section(figures, section, figures_prefix)
 
     encoded = {name: text.encode("utf-8") for name, text in contents.items()}
@@ -224,6 +249,14 @@ def _check_output_folder(out_dir):
     if any(out_dir.iterdir()) and not (out_dir / WRITTEN_LIST).is_file():
         raise DataError(f"--out {out_dir} is not empty and contains no report written by this benchmark "
                         f"(no {WRITTEN_LIST} file); pass an empty folder so that no file of yours is replaced.")
+
+
+def _check_pages_folder(pages_dir):
+    """Raise DataError when ``pages_dir`` contains files that no report wrote, so that none of them is replaced."""
+    if pages_dir.is_file() or (pages_dir.is_dir() and any(pages_dir.iterdir())
+                               and not (pages_dir / WRITTEN_LIST).is_file()):
+        raise DataError(f"{pages_dir} is not a folder of signal pages that the report wrote (no {WRITTEN_LIST} file). "
+                        "The report writes one page per suite signal there, so move that folder away.")
 
 
 def _read_written_list(out_dir):
