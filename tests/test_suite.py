@@ -288,3 +288,13 @@ def test_unknown_suite_profile_exits_2(tmp_path):
     assert completed.returncode == 2
     assert "unknown profile 'quik'" in completed.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_suite_without_finished_signal(tmp_path):
+    root = copy_site_sources(tmp_path)
+    (root / "results" / "quick" / "signals" / "chirp" / "records").mkdir(parents=True)
+    (root / "results" / "quick" / "signals" / "chirp" / "runs.csv").write_text("method\n", encoding="utf-8")
+    write_report(make_results(root), root / "report" / "_generated")
+    rows = table_cells(generated(root, "suite_signals.md"), "suite-signals")
+    assert [row[0] for row in rows] == ["seed", "chirp"]
+    assert "No signal of the suite has finished runs" in generated(root, "suite_r2.md")

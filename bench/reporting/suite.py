@@ -167,13 +167,14 @@ def build_suite(suite, prefix, template):
             pages[f"{entry.name}.qmd"] = template.replace(NAME_PLACEHOLDER, entry.name)
 
     linked = template is not None
-    if suite.signals:
-        contents["suite_signals.md"] = signals_table(suite, linked)
+    contents["suite_signals.md"] = (signals_table(suite, linked) if suite.signals
+                                    else "No suite is stored, so there is nothing to show here.\n")
+    if available:
         contents["suite_r2.md"] = method_table(suite, "r2_test", format_r2, R2_TABLE_ID, "Median test R²", linked)
         contents["suite_mse.md"] = method_table(suite, "mse_test", format_mse, MSE_TABLE_ID, "Median test MSE", linked)
     else:
-        for name in ("suite_signals.md", "suite_r2.md", "suite_mse.md"):
-            contents[name] = "No suite is stored, so there is nothing to show here.\n"
+        for name in ("suite_r2.md", "suite_mse.md"):
+            contents[name] = "No signal of the suite has finished runs, so there is nothing to show here.\n"
     return contents, pages
 
 
