@@ -32,7 +32,7 @@ from bench.reporting.results import (
     signal_folders,
 )
 from bench.reporting.robustness import noise_level_note
-from bench.reporting.signal_page import median_cell, signal_page_files, status_summary
+from bench.reporting.signal_page import FIGURES_FOLDER, median_cell, signal_page_files, status_summary
 
 logger = logging.getLogger(__name__)
 
@@ -158,9 +158,13 @@ def build_suite(suite, prefix, template):
     pages = {}
     available = [entry for entry in suite.signals if entry.results is not None]
     for entry in available:
-        shown = f"{suite.shown_path}/{SIGNALS_FOLDER}/{entry.name}" if entry.folder != suite.directory else suite.shown_path
-        files = signal_page_files(entry.all_runs, entry.results, shown, noise_level_note(entry.all_runs, entry.results),
-                                  f"../{prefix}/{SIGNALS_FOLDER}/{entry.name}/figures")
+        if entry.folder == suite.directory:
+            shown_path = suite.shown_path
+        else:
+            shown_path = f"{suite.shown_path}/{SIGNALS_FOLDER}/{entry.name}"
+        files = signal_page_files(entry.all_runs, entry.results, shown_path,
+                                  noise_level_note(entry.all_runs, entry.results),
+                                  f"../{prefix}/{SIGNALS_FOLDER}/{entry.name}/{FIGURES_FOLDER}")
         for relative, data in files.items():
             contents[f"{SIGNALS_FOLDER}/{entry.name}/{relative}"] = data
         if template is not None:
