@@ -17,12 +17,14 @@ import sys
 import numpy as np
 import pytest
 
+from bench import signals
 from bench.errors import DataError
 from bench.render import build_site
 from bench.reporting import export_bundle, write_report
 from bench.reporting.markdown import format_mse, format_r2, format_seconds
 from bench.reporting.results import load_results
 from bench.reporting.signal_page import INCLUDES
+from bench.reporting.targets import StoredSignal, recovery_gap
 from test_site_support import PROJECT_ROOT, copy_site_sources, make_results
 
 SIGNALS = ("seed", "tone_slow", "sunspots")
@@ -158,8 +160,9 @@ def test_suite_tables_link_every_signal(suite_project):
     for table_id, name, column, formatter in (("suite-r2", "suite_r2.md", "r2_test", format_r2),
                                                ("suite-mse", "suite_mse.md", "mse_test", format_mse)):
         rows = table_cells(generated(suite_project, name), table_id)
-        assert [row[0] for row in rows] == [f"[{signal.replace('_', chr(92) + '_')}](signals/{signal}.qmd)"
-                                            for signal in SIGNALS]
+        # Markdown escapes the underscore of a name in the link text.
+        assert [row[0] for row in rows] == ["[seed](signals/seed.qmd)", "[tone\\_slow](signals/tone_slow.qmd)",
+                                            "[sunspots](signals/sunspots.qmd)"]
         for signal, row in zip(SIGNALS, rows):
             records = records_of(signal_folder(suite_project, signal))
             for method, cell in zip(METHODS, row[1:]):
@@ -298,3 +301,19 @@ def test_suite_without_finished_signal(tmp_path):
     rows = table_cells(generated(root, "suite_signals.md"), "suite-signals")
     assert [row[0] for row in rows] == ["seed", "chirp"]
     assert "No signal of the suite has finished runs" in generated(root, "suite_r2.md")
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("seed", ""),
+    ("chirp", ""),
+    ("damped_sine", "not a sum of sinusoids"),
+    ("polynomial", "not a sum of sinusoids"),
+    ("sunspots", "no ground truth"),
+])
+def test_recovery_gap_of_suite_signals(name, reason):
+    entry = signals.SUITE[name]
+    gap = recovery_gap(StoredSignal(name, entry.description, entry.expression))
+    if reason:
+        assert reason in gap
+    else:
+        assert gap == ""
