@@ -1,8 +1,8 @@
 """Build the report site: choose the stored results, write the report, render it with Quarto or smalldocs.
 
 Rendering reads only stored results and fits no model. Neither renderer
-needs the network here, but the pages load KaTeX for the math from a CDN
-when a browser opens them.
+needs the network, and the pages load the KaTeX copy vendored in
+report/vendor/katex (``bench.site_assets``), so they need none either.
 """
 
 import logging
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.site_assets import localise_katex
 from bench.reporting import write_report
 from bench.reporting.results import find_results
 from bench.reporting.suite import SUITE_PROFILE
@@ -70,6 +71,10 @@ def render_site(project_root):
                 f"`{' '.join(command)}` finished but {index} is missing. "
                 f"Check that project.output-dir in _quarto.yml is {SITE_FOLDER}."
             )
+        localise_katex(project_root, site)
+    except FileNotFoundError as error:
+        _restore_site(site, previous)
+        raise RenderError(str(error)) from None
     except BaseException:
         _restore_site(site, previous)
         raise
