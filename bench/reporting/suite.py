@@ -16,6 +16,7 @@ from pathlib import Path
 from bench import config as config_module
 from bench import signals
 from bench.errors import NoResultsError
+from bench.methods.base import REFERENCE
 from bench.reporting.markdown import MISSING, code, counted, escape, fenced_div, format_mse, format_r2, pipe_table
 from bench.reporting.overview import BANNER_CLASS, COMMIT_CHARS
 from bench.reporting.provenance import commit_of
@@ -26,6 +27,7 @@ from bench.reporting.results import (
     SIGNALS_FOLDER,
     StoredResults,
     bench_command,
+    is_reference,
     load_results,
     ordered_methods,
     render_command,
@@ -33,6 +35,7 @@ from bench.reporting.results import (
 )
 from bench.reporting.robustness import noise_level_note
 from bench.reporting.signal_page import FIGURES_FOLDER, median_cell, signal_page_files, status_summary
+from bench.reporting.tables import SETTINGS_LABEL_MEANINGS
 
 logger = logging.getLogger(__name__)
 
@@ -281,6 +284,11 @@ def signals_table(suite, linked):
     return "\n\n".join(parts) + "\n"
 
 
+def _breakable_name(method):
+    """Return ``method`` as inline code that the browser may break after each underscore, so that eleven columns fit."""
+    return "<code>" + "\\_<wbr>".join(escape(part) for part in method.split("_")) + "</code>"
+
+
 def method_table(suite, column, formatter, table_id, label, linked):
     """Return the Markdown table of signal × method of the median of ``column`` over each method's ok runs.
 
@@ -306,7 +314,11 @@ def method_table(suite, column, formatter, table_id, label, linked):
             else:
                 cells.append(median_cell(ok[column], formatter))
         rows.append(cells)
-    header = ("Signal", *(code(method) for method in methods))
+    header = ("Signal", *(_breakable_name(method) for method in methods))
     table = fenced_div(table_id, pipe_table(header, rows, align="l" + "r" * len(methods)),
                        f": {label} of each method on each signal, over its ok runs.")
-    return table + "\n"
+    references = [code(method) for method in methods if is_reference(method)]
+    if not references:
+        return table + "\n"
+    return (f"{table}\n\n{', '.join(references)} {'is a reference' if len(references) == 1 else 'are references'}, "
+            f"not competitors: {SETTINGS_LABEL_MEANINGS[REFERENCE]}.\n")
