@@ -28,7 +28,7 @@ from bench.reporting.markdown import (
 from bench.reporting.overview import banner
 from bench.reporting.results import STATUSES, is_reference, ordered_methods
 from bench.reporting.statistics import CONFIDENCE, summarize
-from bench.reporting.tables import R2_MAX, SETTINGS_LABEL_MEANINGS, mean_interval, method_cell, not_ok_reasons
+from bench.reporting.tables import R2_MAX, mean_interval, method_cell, not_ok_reasons
 from bench.reporting.targets import stored_signal
 
 # The includes of a signal's page, as the template names them.
@@ -45,6 +45,13 @@ METRICS_HEADER = (
     f"Test R², mean [{CONFIDENCE:.0%} CI]",
     "Seconds per run, median",
 )
+# The model that each reference method fits. On a signal other than the seed, the ceiling is not handed that
+# signal's form.
+REFERENCE_FITS = {
+    "ceiling_nls": "a sum of chirped sinusoids A·sin(φ + 2π(f·x + r·x²)), the seed target's form",
+    "floor_mean": "the mean of the training targets",
+    "floor_linear": "a quadratic in x",
+}
 # The source of each data series, as the page names it.
 DATA_SOURCES = {
     "sunspots": (
@@ -157,9 +164,16 @@ def metrics_table(runs):
         f"{CONFIDENCE:.0%} confidence interval of the mean, cut at 0 for the MSE and at 1 for R². {MISSING} marks a "
         "value that does not apply, and n/a an interval of a single run."
     )
-    if any(is_reference(method) for method in runs["method"].unique()):
-        parts.append(f"*({REFERENCE})* after a method's name means that {SETTINGS_LABEL_MEANINGS[REFERENCE]}.")
+    references = [method for method in ordered_methods(runs["method"]) if is_reference(method)]
+    if references:
+        parts.append(f"*({REFERENCE})* after a method's name marks a reference, not a competitor: "
+                     f"{reference_fits(references)}.")
     return "\n\n".join(parts) + "\n"
+
+
+def reference_fits(methods):
+    """Return one clause per reference method in ``methods`` that names the model it fits, joined by semicolons."""
+    return "; ".join(f"{code(method)} fits {REFERENCE_FITS.get(method, 'a reference model')}" for method in methods)
 
 
 def median_cell(values, formatter):

@@ -16,7 +16,6 @@ from pathlib import Path
 from bench import config as config_module
 from bench import signals
 from bench.errors import NoResultsError
-from bench.methods.base import REFERENCE
 from bench.reporting.markdown import MISSING, code, counted, escape, fenced_div, format_mse, format_r2, pipe_table
 from bench.reporting.overview import BANNER_CLASS, COMMIT_CHARS
 from bench.reporting.provenance import commit_of
@@ -34,8 +33,7 @@ from bench.reporting.results import (
     signal_folders,
 )
 from bench.reporting.robustness import noise_level_note
-from bench.reporting.signal_page import FIGURES_FOLDER, median_cell, signal_page_files, status_summary
-from bench.reporting.tables import SETTINGS_LABEL_MEANINGS
+from bench.reporting.signal_page import FIGURES_FOLDER, median_cell, reference_fits, signal_page_files, status_summary
 
 logger = logging.getLogger(__name__)
 
@@ -317,8 +315,7 @@ def method_table(suite, column, formatter, table_id, label, linked):
     header = ("Signal", *(_breakable_name(method) for method in methods))
     table = fenced_div(table_id, pipe_table(header, rows, align="l" + "r" * len(methods)),
                        f": {label} of each method on each signal, over its ok runs.")
-    references = [code(method) for method in methods if is_reference(method)]
+    references = [method for method in methods if is_reference(method)]
     if not references:
         return table + "\n"
-    return (f"{table}\n\n{', '.join(references)} {'is a reference' if len(references) == 1 else 'are references'}, "
-            f"not competitors: {SETTINGS_LABEL_MEANINGS[REFERENCE]}.\n")
+    return f"{table}\n\nThe reference columns are not competitors: {reference_fits(references)}.\n"
