@@ -131,7 +131,8 @@ def _read_signal(name, folder):
     try:
         results = load_results(folder)
     except NoResultsError as error:
-        # Such as a signal whose bench is still running: it writes runs.csv and manifest.json last.
+        # A signal whose bench is still running has neither, because the bench writes runs.csv and
+        # manifest.json last.
         logger.info("signal %s of the suite has no results: %s", name, error)
         return SuiteSignal(name, folder, missing="its folder has no finished bench (no runs.csv or manifest.json)")
     return SuiteSignal(name, folder, results.at_lowest_noise(), results)
