@@ -40,11 +40,9 @@ def _add_profile(parser):
 
 
 def _add_suite_profile(parser):
-    from bench.reporting.suite import SUITE_PROFILE
-
-    parser.add_argument("--suite-profile", default=SUITE_PROFILE,
+    parser.add_argument("--suite-profile", default=config_module.SUITE_PROFILE,
                         help="profile whose suite of signals the Suite page and the signal pages show, read from "
-                             f"results/<profile>/ or else published/<profile>/ (default: {SUITE_PROFILE})")
+                             f"results/<profile>/ or else published/<profile>/ (default: {config_module.SUITE_PROFILE})")
 
 
 def build_parser():

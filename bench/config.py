@@ -206,6 +206,9 @@ def _noise():
 
 
 PROFILES = {"default": _DEFAULT, "quick": _quick(), "noise": _noise()}
+# The profile whose signal suite the report shows unless ``render --suite-profile`` names another. Its tiny
+# budgets keep a suite of every signal to minutes.
+SUITE_PROFILE = "quick"
 
 PROFILE_DESCRIPTIONS = {
     "default": "the seed experiment's protocol: 15 kHz, KAN grids 40 to 150, 5 repetitions",

@@ -37,9 +37,7 @@ from bench.reporting.signal_page import FIGURES_FOLDER, median_cell, reference_f
 
 logger = logging.getLogger(__name__)
 
-# The profile of the suite that the report shows by default. Its tiny budgets keep a suite of every signal
-# to minutes.
-SUITE_PROFILE = "quick"
+SUITE_PROFILE = config_module.SUITE_PROFILE
 # The template of the signal pages, and the folder of the pages written from it, beside the generated folder.
 TEMPLATE = "_signal_template.qmd"
 PAGES_FOLDER = "signals"
