@@ -21,8 +21,8 @@ def load(name):
     try:
         from statsmodels.datasets import sunspots
     except ImportError:
-        raise ConfigError("the sunspots signal needs statsmodels; install the project with the 'methods' "
-                          "extra (pip install -e '.[methods]').") from None
+        raise ConfigError("the sunspots signal needs statsmodels, which is not installed; install the project "
+                          "with the 'methods' or 'render' extra (pip install -e '.[methods]').") from None
     table = sunspots.load_pandas().data.sort_values("YEAR")
     values = table["SUNACTIVITY"].to_numpy(dtype=np.float64)
     return (values - values.mean()) / values.std()

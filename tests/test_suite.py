@@ -7,12 +7,15 @@ sunspots page without ground truth, the Suite page's tables, a suite whose
 manifest predates the signal block, bundles of the suite, and the render.
 """
 
+import importlib.metadata
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import numpy as np
 import pytest
@@ -183,6 +186,71 @@ def test_suite_render(suite_project):
     assert "There is no ground truth" in sunspots
     assert 'src="../_generated/signals/sunspots/figures/signal.svg"' in sunspots
     assert (site / "_generated" / "signals" / "sunspots" / "figures" / "signal.svg").is_file()
+
+
+# Runs `python -m bench ARGS...` with every module in the comma-separated first argument made unimportable.
+BLOCKING_RUNNER = """
+import importlib.abc
+import sys
+
+BLOCKED = set(sys.argv[1].split(","))
+
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked: no core or render dependency installs it")
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+from bench.cli import main
+
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def canonical_name(requirement):
+    """Return the normalised distribution name at the start of a requirement string."""
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group(0)).lower()
+
+
+def dependency_closure(requirements):
+    """Return the names of the distributions in ``requirements`` and of everything they require, installed or not."""
+    seen = set()
+    pending = [canonical_name(requirement) for requirement in requirements]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            required = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        pending.extend(canonical_name(entry) for entry in required if "extra ==" not in entry)
+    return seen
+
+
+def modules_outside_render_install():
+    """Return the top-level modules that only the methods and distributed extras install."""
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    rendered = dependency_closure(project["dependencies"] + extras["render"])
+    others = dependency_closure(extras["methods"] + extras["distributed"]) - rendered
+    return sorted(module for module, distributions in importlib.metadata.packages_distributions().items()
+                  if any(canonical_name(name) in others for name in distributions))
+
+
+def test_render_needs_only_render_extra(suite_project):
+    blocked = modules_outside_render_install()
+    assert "torch" in blocked
+    assert "kan" in blocked
+    command = [sys.executable, "-c", BLOCKING_RUNNER, ",".join(blocked), "render", "--profile", "quick"]
+    rendered = subprocess.run(command, cwd=suite_project, capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)))
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert (suite_project / "_site" / "report" / "signals" / "sunspots.html").is_file()
 
 
 # Bundles of a suite.
