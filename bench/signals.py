@@ -27,6 +27,9 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # The maximum length of a user expression, in characters.
 MAX_EXPRESSION_CHARS = 1000
 MAX_EXPONENT = 100
+# The largest magnitude a signal may reach. Errors are squared and summed over up to 10 million samples, and
+# (1e100)² · 1e7 stays far below float64's maximum of about 1.8e308.
+MAX_MAGNITUDE = 1e100
 
 
 def _tone(amplitude, frequency, phase=0):
@@ -214,7 +217,8 @@ def load_signal(config):
 
 def _expression_signal(name, entry, config):
     section, split_settings = config["signal"], config["split"]
-    _check_finite_on_grid(name, entry.expression, section["domain"], section["sampling_rate_hz"])
+    _check_values_on_grid(name, section.get("expression") or entry.expression, entry.expression, section["domain"],
+                          section["sampling_rate_hz"])
     split = signal.make_split(entry.expression, section["domain"], section["sampling_rate_hz"],
                               split_settings["test_fraction"], split_settings["data_seed"])
     # The same fields, in the same form, as the cache keys of runs stored before signals were configurable.
@@ -223,14 +227,30 @@ def _expression_signal(name, entry, config):
     return Signal(name, entry.description, entry.expression, section["sampling_rate_hz"], split, identity)
 
 
-def _check_finite_on_grid(name, expression, domain, rate):
+def _check_values_on_grid(name, text, expression, domain, rate):
+    """Raise ConfigError unless ``expression`` is finite, within MAX_MAGNITUDE and not constant on the samples.
+
+    ``text`` is the formula as the user wrote it, or the expression itself for a built-in signal.
+    """
     x = signal.sample_grid(domain[0], domain[1], rate)
-    bad = np.flatnonzero(~np.isfinite(signal.evaluate_expression(expression, x)))
+    values = signal.evaluate_expression(expression, x)
+    where = f"of the domain [{domain[0]}, {domain[1]})"
+    bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise ConfigError(
-            f"invalid signal \"{name}\" = {expression}: it is not finite at {bad.size} of {x.size} samples of the "
-            f"domain {list(domain)}, the first at x = {x[bad[0]]:.6g}. Choose a formula that is finite on the domain, "
-            "or another domain."
+            f"invalid signal \"{name}\" = {text}: it is not finite at {bad.size} of {x.size} samples {where}, the "
+            f"first at x = {x[bad[0]]:.6g}. Choose a formula that is finite on the domain, or another domain."
+        )
+    largest = int(np.argmax(np.abs(values)))
+    if abs(values[largest]) > MAX_MAGNITUDE:
+        raise ConfigError(
+            f"invalid signal \"{name}\" = {text}: it reaches {values[largest]:.3g} at x = {x[largest]:.6g}, beyond "
+            f"±{MAX_MAGNITUDE:g}, where squared errors overflow. Scale the formula down."
+        )
+    if np.all(values == values[0]):
+        raise ConfigError(
+            f"invalid signal \"{name}\" = {text}: it is {values[0]:.6g} at every one of the {x.size} samples {where}, "
+            "so R² is undefined. Choose a formula that varies on the samples, or another sampling rate."
         )
 
 

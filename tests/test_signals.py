@@ -85,8 +85,24 @@ def test_parse_evaluates_no_code(tmp_path):
 
 
 def test_formula_not_finite_names_position():
-    with pytest.raises(ConfigError, match=r"not finite at 151 of 300 samples.*x = -0.5"):
+    with pytest.raises(ConfigError, match=r"not finite at 151 of 300 samples of the domain \[-0.5, 0.5\), .*x = -0.5"):
         signals.load_signal(_config("custom", "log(x)"))
+
+
+def test_formula_error_shows_text_as_written():
+    with pytest.raises(ConfigError, match=r'"custom" = 1e400\*x: it is not finite'):
+        signals.load_signal(_config("custom", "1e400*x"))
+
+
+def test_formula_too_large_rejected():
+    with pytest.raises(ConfigError, match=r"reaches 1.5e\+300 at x = 0.49.*beyond ±1e\+100.*Scale the formula down"):
+        signals.load_signal(_config("custom", "1e300*(x + 1)"))
+
+
+def test_formula_constant_on_samples_rejected():
+    # tanh(5e5) and above round to exactly 1 in float64.
+    with pytest.raises(ConfigError, match=r"it is 1 at every one of the 300 samples.*R² is undefined"):
+        signals.load_signal(_config("custom", "tanh(1e6*(x + 1))"))
 
 
 @pytest.mark.parametrize("name, expression, message", [
