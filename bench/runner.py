@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import logging.handlers
+import math
 import multiprocessing
 import threading
 from collections import Counter
@@ -359,7 +360,8 @@ def report_finished(run, record, outcome, progress):
     """
     seconds = "-" if record["seconds"] is None else f"{record['seconds']:.2f}"
     reason = f": {record['reason']}" if record["reason"] else ""
-    logger.info("%s repetition %d seed %d: %s, %s, %s s, run %s%s", run.method, run.repetition, run.seed,
+    level = f" noise {run.noise:g}" if run.noise else ""
+    logger.info("%s repetition %d%s seed %d: %s, %s, %s s, run %s%s", run.method, run.repetition, level, run.seed,
                 record["status"], outcome, seconds, run.key, reason)
     progress.finished(run, record["status"], outcome)
 
@@ -380,7 +382,21 @@ def execute_with_limit(run, adapter, split, upstream, upstream_arrays, limit_s):
         record["seconds"] = float(limit_s)
         arrays = None
     record["noise"] = run.noise
-    return record, arrays
+    return _fail_non_finite_metrics(run, record, arrays)
+
+
+def _fail_non_finite_metrics(run, record, arrays):
+    """Return ``record`` and ``arrays``, or a failed record when an ok run's metric overflowed to inf or NaN."""
+    if record["status"] != "ok":
+        return record, arrays
+    bad = {name: value for name, value in record["metrics"].items() if not math.isfinite(value)}
+    if not bad:
+        return record, arrays
+    described = ", ".join(f"{name} is {value}" for name, value in bad.items())
+    failed = failure_record(run, f"{run.method}: {described}; the predictions or the targets are too large to "
+                                 "score in float64", "score")
+    failed["seconds"] = record["seconds"]
+    return failed, None
 
 
 def write_runs_csv(results_dir, store, planned):

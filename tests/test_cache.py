@@ -1,14 +1,17 @@
 """Cache behaviour of the runner: hit, miss, invalidation, failures never reused, corrupt records."""
 
 import copy
+import csv
 import json
 
 import numpy as np
 import pytest
+import sympy
 
 from bench import config as config_module
 from bench import provenance, registry, runner
 from bench.errors import BenchError
+from bench.methods.base import FitResult
 from bench.methods.operon import OperonDirect
 from bench.store import RunStore
 
@@ -135,6 +138,25 @@ def test_failure_recorded_and_not_reused(tmp_path, tiny_overrides, monkeypatch):
     retried = runner.run_benchmark(config, "quick", tmp_path / "r")
     assert retried.counts["computed"] == 1
     assert read_statuses(tmp_path / "r")[0]["status"] == "ok"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_overflowing_metric_fails_run(tmp_path, tiny_overrides, monkeypatch):
+    config = operon_only(tiny_overrides)
+
+    def huge(self, task, upstream=None):
+        # Finite predictions whose squared errors overflow float64 to inf.
+        return FitResult(predictions=np.full(task.x_all.shape, 1e200), expression=sympy.Float(1e200))
+
+    monkeypatch.setattr(OperonDirect, "fit", huge)
+    summary = runner.run_benchmark(config, "quick", tmp_path / "r")
+    with open(tmp_path / "r" / "runs.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert summary.failed == 1
+    assert rows[0]["status"] == "failed"
+    assert rows[0]["stage"] == "score"
+    assert "mse_test is inf" in rows[0]["reason"]
+    assert rows[0]["mse_test"] == ""
 
 
 def test_corrupt_record_recomputed(tmp_path, tiny_overrides):

@@ -66,6 +66,16 @@ def test_finished_run_logged(tmp_path, tiny_overrides, caplog):
     assert all(record.levelname == "INFO" for record in caplog.records if record.name == "bench.runner")
 
 
+def test_noisy_run_logged_with_level(tmp_path, tiny_overrides, caplog):
+    config = floor_config(tiny_overrides, repetitions=1, noise_levels=[0.0, 0.01])
+    caplog.set_level("INFO")
+    runner.run_benchmark(config, "quick", tmp_path / "r")
+    lines = finished_lines(caplog)
+    assert len(lines) == 2
+    assert sum(line.startswith("floor_mean repetition 0 seed ") for line in lines) == 1
+    assert sum(line.startswith("floor_mean repetition 0 noise 0.01 seed ") for line in lines) == 1
+
+
 def test_failed_run_logged_with_reason(tmp_path, tiny_overrides, caplog, monkeypatch):
     from bench.methods.reference import FloorMean
 
