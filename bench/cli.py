@@ -28,6 +28,9 @@ class UsageError(BenchError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
+        if message.startswith("argument --expression: expected one argument"):
+            # argparse reads a value that starts with '-', such as "-x", as an option.
+            message += "; write a formula that starts with '-' as --expression='-x'"
         raise UsageError(f"{message}. Run 'python -m {self.prog} --help' for the options.")
 
 
@@ -123,6 +126,9 @@ def parse_signals(text):
     if not names:
         raise UsageError("--signals is empty; give 'all' or comma-separated names such as seed,chirp.")
     for name in names:
+        if name == "all":
+            raise UsageError("--signals all runs every built-in signal and takes no other names; give 'all' alone "
+                             "or only names such as seed,chirp.")
         if name not in signals.SUITE:
             close = difflib.get_close_matches(name, list(signals.SUITE), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -137,6 +143,8 @@ def _signal_configs(args, overrides):
 
     if args.signals is not None and args.expression is not None:
         raise UsageError("--signals and --expression cannot be combined; run them as two benches.")
+    if args.expression is not None and not args.expression.strip():
+        raise UsageError("--expression is empty; give a formula of x such as 'sin(2*pi*5*x)'.")
     # Checked as given first, so that a bad value is reported before anything is put over it.
     configured = config_module.load_config(args.profile, overrides)
     if args.expression is not None:
@@ -205,6 +213,10 @@ def _command_publish(args):
     if exported.signals:
         print(f"publish: with the bundles of {len(exported.signals)} other signals of the suite in "
               f"{exported.directory / 'signals'}: {', '.join(exported.signals)}")
+    if exported.dropped_signals:
+        print(f"publish: removed the earlier bundles of {len(exported.dropped_signals)} signals that "
+              f"{_results_dir(args)} has no runs of: {', '.join(exported.dropped_signals)}. Restore them with git, or "
+              f"run `nox -s bench -- --profile {args.profile} --signals {','.join(exported.dropped_signals)}` and publish again.")
     return 0
 
 

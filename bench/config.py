@@ -333,7 +333,7 @@ SCHEMA = {
     "run": {
         "repetitions": Field(INT, lambda v: 0 < v <= MAX_REPETITIONS, f"an integer from 1 to {MAX_REPETITIONS}"),
         "base_seed": Field(INT, _non_negative_int, "a non-negative integer"),
-        "methods": Field((list,), _is_method_list, f"a non-empty list of distinct names from {list(METHOD_NAMES)}"),
+        "methods": Field((list,), _is_method_list, f"a non-empty list of distinct names from: {', '.join(METHOD_NAMES)}"),
         "workers": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
         "time_limit_s": Field(NUMBER, lambda v: 0 < v <= MAX_TIME_LIMIT_S,
                               f"a positive number of seconds, at most {MAX_TIME_LIMIT_S:g} (a year)"),

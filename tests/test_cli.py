@@ -27,6 +27,9 @@ def run_cli(*args, cwd):
         (["render", "--profile", "quick"], "no _quarto.yml in"),
         (["run", "--results-dir", "/proc/version"], "is a file"),
         (["report", "--profile", "quick"], "nox -s bench -- --profile quick"),
+        (["run", "--signals", "all,seed"], "--signals all runs every built-in signal and takes no other names"),
+        (["run", "--expression", ""], "--expression is empty; give a formula of x"),
+        (["run", "--expression", "-x"], "write a formula that starts with '-' as --expression='-x'"),
     ],
 )
 def test_bad_input_exits_2(tmp_path, args, message):
