@@ -104,6 +104,16 @@ def test_edited_runs_csv_rejected(results, tmp_path, method, repetition, cells, 
     assert not (tmp_path / "out").exists()
 
 
+def test_edited_runs_csv_advises_stored_command(results, tmp_path):
+    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    manifest["command"] = "python -m bench run --profile fake --results-dir elsewhere"
+    (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    edit_runs_csv(results, fake_key("kan_numeric", 1), r2_test="0.5")
+    with pytest.raises(DataError, match=r"`nox -s bench -- --profile fake --results-dir elsewhere` again to "
+                                        r"rewrite runs\.csv from the records"):
+        write_report(results, tmp_path / "out")
+
+
 def test_swapped_keys_rejected(results, tmp_path):
     numeric, symbolic = fake_key("kan_numeric", 0), fake_key("kan_symbolic", 0)
     path = results / "runs.csv"

@@ -893,6 +893,22 @@ def test_missing_manifest_raises(results, tmp_path):
         write_report(results, tmp_path / "out")
 
 
+def test_manifest_not_object_raises(results, tmp_path):
+    (results / "manifest.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(DataError, match=r"manifest\.json is not a JSON object\. Run the bench again"):
+        write_report(results, tmp_path / "out")
+
+
+def test_missing_record_advises_stored_command(results, tmp_path):
+    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    manifest["command"] = "python -m bench run --profile fake --results-dir elsewhere --config tiny.toml"
+    (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (results / "records" / f"{fake_key('pysr_direct', 1)}.json").unlink()
+    with pytest.raises(DataError, match=r"Run `nox -s bench -- --profile fake --results-dir elsewhere --config "
+                                        r"tiny\.toml` to store it again"):
+        write_report(results, tmp_path / "out")
+
+
 def test_unknown_status_raises(results, tmp_path):
     runs = results / "runs.csv"
     runs.write_text(runs.read_text(encoding="utf-8").replace(",unavailable,", ",skipped,"), encoding="utf-8")

@@ -167,6 +167,19 @@ class StoredResults:
             return used["sampling_rate_hz"]
         return self.manifest["config"]["signal"]["sampling_rate_hz"]
 
+    def rerun_command(self):
+        """Return the nox command that stores these results again, with the options of the bench that wrote them.
+
+        The manifest stores that bench's command line, such as ``python -m bench run --profile quick
+        --results-dir out``, so any --config and --results-dir are kept. Without one, the profile's
+        bench command is returned.
+        """
+        command = self.manifest.get("command")
+        prefix = "python -m bench run"
+        if isinstance(command, str) and (command == prefix or command.startswith(prefix + " ")):
+            return f"nox -s bench -- {command[len(prefix):].strip()}".rstrip()
+        return bench_command(self.profile)
+
     def predictions(self, key):
         """Return the stored predictions of the run with cache key ``key`` on every sample of the grid.
 
@@ -181,12 +194,12 @@ class StoredResults:
             )
         path = self.directory / "arrays" / f"{key}.npz"
         if not path.is_file():
-            raise DataError(f"{path} is missing for an ok run; run `{bench_command(self.profile)}` to store it again.")
+            raise DataError(f"{path} is missing for an ok run; run `{self.rerun_command()}` to store it again.")
         expected = json.loads(self.record_bytes(key)).get("arrays_sha256")
         if expected and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
             raise DataError(
                 f"{path} does not match the checksum in its record, so it changed after the bench wrote it. "
-                f"Run `{bench_command(self.profile)}` to store it again."
+                f"Run `{self.rerun_command()}` to store it again."
             )
         with np.load(path, allow_pickle=False) as arrays:
             if "predictions" not in arrays:
@@ -196,7 +209,7 @@ class StoredResults:
         if values.size != expected:
             raise DataError(
                 f"{path} contains {values.size} predictions but the signal grid of manifest.json has "
-                f"{expected} samples. Run `{bench_command(self.profile)}` to store results that match the manifest."
+                f"{expected} samples. Run `{self.rerun_command()}` to store results that match the manifest."
             )
         return values
 
@@ -216,7 +229,7 @@ class StoredResults:
         except FileNotFoundError:
             raise DataError(
                 f"{path} is missing, but runs.csv lists run {key}. "
-                f"Run `{bench_command(self.profile)}` to store it again."
+                f"Run `{self.rerun_command()}` to store it again."
             ) from None
         except OSError as error:
             # Such as a folder in place of the record, or a file in place of the records folder.
@@ -226,7 +239,7 @@ class StoredResults:
                 problem = f"{path.parent} is not a folder"
             raise DataError(
                 f"{problem}. Restore the records folder as the bench wrote it, "
-                f"or run `{bench_command(self.profile)}` to store the record again."
+                f"or run `{self.rerun_command()}` to store the record again."
             ) from None
         try:
             record = json.loads(data)
@@ -237,7 +250,7 @@ class StoredResults:
         if record.get("checksum") != checksum(record):
             raise DataError(
                 f"{path} does not match its checksum, so it was changed after the bench wrote it. "
-                f"Run `{bench_command(self.profile)}` to store it again."
+                f"Run `{self.rerun_command()}` to store it again."
             )
         return data
 
@@ -487,7 +500,7 @@ def _rewrite_runs_advice(results):
     if results.is_bundle:
         return (f"Restore the bundle with git, or export it again with `{publish_command(results.profile)}` "
                 "from results that include the prediction arrays.")
-    return f"Run `{bench_command(results.profile)}` to rewrite runs.csv from the records."
+    return f"Run `{results.rerun_command()}` again to rewrite runs.csv from the records."
 
 
 def read_manifest(path):
@@ -495,18 +508,21 @@ def read_manifest(path):
     try:
         manifest = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{path} is not valid JSON: {error}") from error
+        raise DataError(f"{path} is not valid JSON ({error}). Run the bench again to rewrite manifest.json.") from None
     except OSError as error:
         raise DataError(f"cannot read {path}: {error.strerror}. Run the bench again to rewrite manifest.json.") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path} is not a JSON object. Run the bench again to rewrite manifest.json.")
 
     try:
         signal = manifest["config"]["signal"]
         start, stop = (float(value) for value in signal["domain"])
         rate = float(signal["sampling_rate_hz"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError):
         raise DataError(
-            f"{path} lacks a valid config.signal with 'domain' [start, stop] and 'sampling_rate_hz' ({error!r})."
-        ) from error
+            f"{path} lacks a valid config.signal with 'domain' [start, stop] and 'sampling_rate_hz'. Run the bench "
+            "again to rewrite manifest.json."
+        ) from None
     if not (math.isfinite(start) and math.isfinite(stop) and start < stop and rate > 0):
         raise DataError(
             f"{path}: config.signal has domain {signal['domain']} and sampling_rate_hz {rate}; "
