@@ -156,7 +156,8 @@ def test_sunspots_page_without_ground_truth(suite_project):
     assert "True formula" not in generated(suite_project, "signals", "sunspots", "formulas.md")
     sampling = generated(suite_project, "signals", "sunspots", "sampling.md")
     assert "| Samples | 309 |" in sampling
-    assert "| Sampling rate | 309 Hz:" in sampling
+    assert "| Values per unit of x | 309: the series' values" in sampling
+    assert " Hz" not in sampling
 
 
 def test_suite_tables_link_every_signal(suite_project):
@@ -278,6 +279,20 @@ def test_publish_exports_signal_bundles(suite_project, tmp_path, caplog):
         assert stored.read_bytes() == drawn.read_bytes(), name
         assert generated(clone, "signals", name, "metrics.md") == generated(suite_project, "signals", name, "metrics.md")
     assert "read from the published bundle `published/quick`" in generated(clone, "suite_source.md")
+
+
+def test_publish_reports_dropped_signals(suite_project, tmp_path, caplog):
+    bundle = tmp_path / "bundle"
+    export_bundle(suite_project / "results" / "quick", bundle)
+    fewer = tmp_path / "fewer"
+    shutil.copytree(suite_project / "results" / "quick", fewer)
+    shutil.rmtree(fewer / "signals" / "tone_slow")
+    with caplog.at_level(logging.WARNING):
+        exported = export_bundle(fewer, bundle)
+    assert exported.dropped_signals == ("tone_slow",)
+    assert exported.signals == ("sunspots",)
+    assert not (bundle / "signals" / "tone_slow").exists()
+    assert any("removed the bundles of signals tone_slow" in record.message for record in caplog.records)
 
 
 def test_publish_rejects_unfinished_signal(tmp_path):

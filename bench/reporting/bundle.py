@@ -48,12 +48,17 @@ BUNDLE_FORMAT = 1
 
 @dataclass(frozen=True)
 class ExportedBundle:
-    """The result of an export: the bundle folder, its files, their total size in bytes and the suite signals in it."""
+    """The result of an export: the bundle folder, its files, their total size in bytes and the suite signals in it.
+
+    ``dropped_signals`` are the signals whose bundles the earlier bundle had and this one does not, because the
+    results folder has no runs of them.
+    """
 
     directory: Path
     files: tuple
     size: int
     signals: tuple = ()
+    dropped_signals: tuple = ()
 
 
 def export_bundle(results_dir, bundle_dir):
@@ -85,11 +90,16 @@ def export_bundle(results_dir, bundle_dir):
         for relative, data in bundle_files(_load_signal_results(name, folder, results.profile)).items():
             files[f"{SIGNALS_FOLDER}/{name}/{relative}"] = data
         names.append(name)
+    dropped = tuple(name for name, _ in signal_folders(bundle_dir) if name not in names)
     _replace_folder(bundle_dir, files)
     size = sum(len(data) for data in files.values())
     logger.info("exported %d files (%d bytes) of profile %r, with %d other signals, to %s", len(files), size,
                 results.profile, len(names), bundle_dir)
-    return ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)), size=size, signals=tuple(names))
+    if dropped:
+        logger.warning("removed the bundles of signals %s from %s: %s has no runs of them", ", ".join(dropped),
+                       bundle_dir, results_dir)
+    return ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)), size=size, signals=tuple(names),
+                          dropped_signals=dropped)
 
 
 def _load_signal_results(name, folder, profile):

@@ -36,7 +36,7 @@ def sampling_table(results):
     samples = results.grid().size
     rows = [
         ["Interval", escape(f"[{start}, {stop})") + ", half-open"],
-        ["Sampling rate", f"{rate} Hz: x advances by 1/{rate} s from one sample to the next"],
+        _rate_row(results, rate),
         ["Samples", str(samples)],
     ]
     if "test_fraction" in split and "data_seed" in split:
@@ -57,6 +57,13 @@ def sampling_table(results):
     table = pipe_table(("Setting", "Value"), rows, align="ll")
     caption = f": Sampling, split and repetition settings of profile {code(results.profile)}, from its manifest.json."
     return f"{table}\n\n{caption}"
+
+
+def _rate_row(results, rate):
+    """Return the table row of the sampling rate: in Hz for a formula, in values per unit of x for a data series."""
+    if stored_signal(results).is_data:
+        return ["Values per unit of x", f"{rate}: the series' values, spaced evenly on the interval in time order"]
+    return ["Sampling rate", f"{rate} Hz: x advances by 1/{rate} s from one sample to the next"]
 
 
 def _format_rate(rate):
