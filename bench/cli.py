@@ -211,10 +211,11 @@ def _command_publish(args):
     exported = export_bundle(_results_dir(args), PUBLISHED_ROOT / args.profile)
     print(f"publish: wrote {len(exported.files)} files ({exported.size} bytes) to {exported.directory}")
     if exported.signals:
-        print(f"publish: with the bundles of {len(exported.signals)} other signals of the suite in "
+        noun = "signal" if len(exported.signals) == 1 else "signals"
+        print(f"publish: with the bundles of {len(exported.signals)} other {noun} of the suite in "
               f"{exported.directory / 'signals'}: {', '.join(exported.signals)}")
     if exported.dropped_signals:
-        print(f"publish: removed the earlier bundles of {len(exported.dropped_signals)} signals that "
+        print(f"publish: removed the earlier bundles of {len(exported.dropped_signals)} signal(s) that "
               f"{_results_dir(args)} has no runs of: {', '.join(exported.dropped_signals)}. Restore them with git, or "
               f"run `nox -s bench -- --profile {args.profile} --signals {','.join(exported.dropped_signals)}` and publish again.")
     return 0

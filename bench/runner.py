@@ -393,8 +393,8 @@ def _fail_non_finite_metrics(run, record, arrays):
     if not bad:
         return record, arrays
     described = ", ".join(f"{name} is {value}" for name, value in bad.items())
-    failed = failure_record(run, f"{run.method}: {described}; the predictions or the targets are too large to "
-                                 "score in float64", "score")
+    reason = f"{run.method}: {described}; the predictions or the targets are too large or too small to score in float64"
+    failed = failure_record(run, reason, "score")
     failed["seconds"] = record["seconds"]
     return failed, None
 

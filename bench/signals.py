@@ -30,6 +30,9 @@ MAX_EXPONENT = 100
 # The largest magnitude a signal may reach. Errors are squared and summed over up to 10 million samples, and
 # (1e100)² · 1e7 stays far below float64's maximum of about 1.8e308.
 MAX_MAGNITUDE = 1e100
+# The least that a signal's largest magnitude may be. Below it, squared values fall under float64's smallest
+# normal number (about 2.2e-308), so the variance in R² loses its digits or becomes 0.
+MIN_MAGNITUDE = 1e-100
 
 
 def _tone(amplitude, frequency, phase=0):
@@ -156,6 +159,9 @@ def parse_expression(text):
                           f"expected {EXPRESSION_RULE}.") from None
     except (_ExpressionError, RecursionError) as error:
         raise ConfigError(f"invalid signal.expression = \"{text}\": {error}; expected {EXPRESSION_RULE}.") from None
+    if expression.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+        raise ConfigError(f"invalid signal.expression = \"{text}\": it contains an infinite or undefined value, such "
+                          f"as a division by zero or a number beyond float64's range; expected {EXPRESSION_RULE}.")
     if X not in expression.free_symbols:
         raise ConfigError(f"invalid signal.expression = \"{text}\": it does not depend on x; "
                           f"expected {EXPRESSION_RULE}.")
@@ -246,6 +252,11 @@ def _check_values_on_grid(name, text, expression, domain, rate):
         raise ConfigError(
             f"invalid signal \"{name}\" = {text}: it reaches {values[largest]:.3g} at x = {x[largest]:.6g}, beyond "
             f"±{MAX_MAGNITUDE:g}, where squared errors overflow. Scale the formula down."
+        )
+    if 0 < abs(values[largest]) < MIN_MAGNITUDE:
+        raise ConfigError(
+            f"invalid signal \"{name}\" = {text}: its largest magnitude is {abs(values[largest]):.3g}, below "
+            f"{MIN_MAGNITUDE:g}, where squared errors underflow. Scale the formula up."
         )
     if np.all(values == values[0]):
         raise ConfigError(

@@ -104,6 +104,14 @@ def test_edited_runs_csv_rejected(results, tmp_path, method, repetition, cells, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("cell", ["abc", "nan"])
+def test_non_numeric_cell_rejected(results, tmp_path, cell):
+    edit_runs_csv(results, fake_key("kan_numeric", 1), r2_test=cell)
+    with pytest.raises(DataError, match=rf"column 'r2_test' has the value '{cell}', which is not a number\. Run the "
+                                        r"bench again"):
+        write_report(results, tmp_path / "out")
+
+
 def test_edited_runs_csv_advises_stored_command(results, tmp_path):
     manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
     manifest["command"] = "python -m bench run --profile fake --results-dir elsewhere"

@@ -404,8 +404,11 @@ def read_runs(path):
         text = runs[column].str.strip()
         try:
             runs[column] = pd.to_numeric(text.where(text != "", None), errors="raise").astype("float64")
-        except (ValueError, TypeError) as error:
-            raise DataError(f"{path}: column {column!r} has a value that is not a number: {error}") from error
+        except (ValueError, TypeError):
+            cells = text[pd.to_numeric(text.where(text != "", None), errors="coerce").isna() & (text != "")]
+            shown = cells.iloc[0] if len(cells) else "?"
+            raise DataError(f"{path}: column {column!r} has the value {_shown(shown)}, which is not a number. "
+                            "Run the bench again to rewrite runs.csv.") from None
 
     unknown = sorted(set(runs["status"]) - set(STATUSES))
     if unknown:
@@ -526,7 +529,7 @@ def read_manifest(path):
     if not (math.isfinite(start) and math.isfinite(stop) and start < stop and rate > 0):
         raise DataError(
             f"{path}: config.signal has domain {signal['domain']} and sampling_rate_hz {rate}; "
-            "expected start < stop and a positive rate."
+            "expected start < stop and a positive rate. Run the bench again to rewrite manifest.json."
         )
     _check_signal_block(path, manifest, stop - start)
     return manifest
