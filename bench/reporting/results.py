@@ -406,8 +406,8 @@ def read_runs(path):
             runs[column] = pd.to_numeric(text.where(text != "", None), errors="raise").astype("float64")
         except (ValueError, TypeError):
             cells = text[pd.to_numeric(text.where(text != "", None), errors="coerce").isna() & (text != "")]
-            shown = cells.iloc[0] if len(cells) else "?"
-            raise DataError(f"{path}: column {column!r} has the value {_shown(shown)}, which is not a number. "
+            bad_cell = cells.iloc[0] if len(cells) else "?"
+            raise DataError(f"{path}: column {column!r} has the value {_shown(bad_cell)}, which is not a number. "
                             "Run the bench again to rewrite runs.csv.") from None
 
     unknown = sorted(set(runs["status"]) - set(STATUSES))
