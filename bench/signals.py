@@ -30,8 +30,8 @@ MAX_EXPONENT = 100
 # The largest magnitude a signal may reach. Errors are squared and summed over up to 10 million samples, and
 # (1e100)² · 1e7 stays far below float64's maximum of about 1.8e308.
 MAX_MAGNITUDE = 1e100
-# The least that a signal's largest magnitude may be. Below it, squared values fall under float64's smallest
-# normal number (about 2.2e-308), so the variance in R² loses its digits or becomes 0.
+# The minimum of a signal's largest magnitude. Below it, squared values fall under float64's smallest normal
+# number (about 2.2e-308), so the variance in R² loses its digits or becomes 0.
 MIN_MAGNITUDE = 1e-100
 
 

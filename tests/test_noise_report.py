@@ -27,7 +27,14 @@ from bench.reporting.figures import build_figures
 from bench.reporting.markdown import format_mse, format_r2
 from bench.reporting.results import load_results
 from bench.signal import X, evaluate_expression, make_split, sample_grid, target_expression
-from test_site_support import PROJECT_ROOT, copy_site_sources, edit_runs_csv, make_results
+from test_site_support import (
+    PROJECT_ROOT,
+    copy_site_sources,
+    edit_runs_csv,
+    make_results,
+    records_of,
+    table_cells,
+)
 
 LEVELS = (0.0, 0.1)
 METHODS = ("floor_linear", "ceiling_nls", "operon_direct")
@@ -76,21 +83,6 @@ def sweep_report(bench_runs, tmp_path_factory):
 
 def read(folder, name):
     return (folder / name).read_text(encoding="utf-8")
-
-
-def records_of(results_dir):
-    """Return every record of ``results_dir``, read from the JSON files themselves."""
-    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted((results_dir / "records").glob("*.json"))]
-
-
-def table_cells(markdown, table_id):
-    """Return the body rows of the pipe table inside the fenced div ``table_id``, as lists of cells without spans."""
-    block = markdown.split(f"::: {{#{table_id}}}", 1)[1].split("\n:::", 1)[0]
-    rows = []
-    for line in [line for line in block.splitlines() if line.startswith("|")][2:]:
-        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
-        rows.append([cell.replace('<span style="white-space: nowrap">', "").replace("</span>", "") for cell in cells])
-    return rows
 
 
 def method_name(cell):

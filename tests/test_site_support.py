@@ -167,3 +167,18 @@ def copy_site_sources(destination):
         else:
             shutil.copy2(source, destination / name)
     return destination
+
+
+def records_of(results_dir):
+    """Return every record in ``results_dir``/records, read from the JSON files themselves."""
+    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted((results_dir / "records").glob("*.json"))]
+
+
+def table_cells(markdown, table_id):
+    """Return the body rows of the pipe table inside the fenced div ``table_id``, as lists of cells without spans."""
+    block = markdown.split(f"::: {{#{table_id}}}", 1)[1].split("\n:::", 1)[0]
+    rows = []
+    for line in [line for line in block.splitlines() if line.startswith("|")][2:]:
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        rows.append([cell.replace('<span style="white-space: nowrap">', "").replace("</span>", "") for cell in cells])
+    return rows

@@ -28,7 +28,7 @@ from bench.reporting.markdown import format_mse, format_r2, format_seconds
 from bench.reporting.results import load_results
 from bench.reporting.signal_page import INCLUDES
 from bench.reporting.targets import StoredSignal, recovery_gap
-from test_site_support import PROJECT_ROOT, copy_site_sources, make_results
+from test_site_support import PROJECT_ROOT, copy_site_sources, make_results, records_of, table_cells
 
 SIGNALS = ("seed", "tone_slow", "sunspots")
 METHODS = ("ceiling_nls", "floor_linear")
@@ -56,24 +56,9 @@ def generated(root, *parts):
     return root.joinpath("report", "_generated", *parts).read_text(encoding="utf-8")
 
 
-def records_of(folder):
-    """Return every record in ``folder``/records, read from the JSON files themselves."""
-    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted((folder / "records").glob("*.json"))]
-
-
 def signal_folder(root, name):
     base = root / "results" / "quick"
     return base if name == "seed" else base / "signals" / name
-
-
-def table_cells(markdown, table_id):
-    """Return the body rows of the pipe table inside the fenced div ``table_id``, as lists of cells without spans."""
-    block = markdown.split(f"::: {{#{table_id}}}", 1)[1].split("\n:::", 1)[0]
-    rows = []
-    for line in [line for line in block.splitlines() if line.startswith("|")][2:]:
-        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
-        rows.append([cell.replace('<span style="white-space: nowrap">', "").replace("</span>", "") for cell in cells])
-    return rows
 
 
 def make_old_style_suite(root):
