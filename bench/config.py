@@ -93,6 +93,9 @@ _DEFAULT = {
             # 0.01 with 5 updates, as in the first stage, gave 3.1e-5.
             "later_adam_lr": 0.001,
             "later_grid_updates": 0,
+            # Initialisations of the first stage. The one with the lowest training MSE goes on to the later
+            # stages (README, Accuracy).
+            "starts": 2,
             "retry_lr_factor": 0.1,
             # Evaluate splines with bench.methods.kan_fast (same values as
             # pykan's B_batch, much faster); false uses pykan's own path.
@@ -240,6 +243,7 @@ MAX_TIME_LIMIT_S = 365 * 24 * 3600
 # enough that the phase 2π·r·x² stays exact to about 1e-9 in float64.
 MAX_CHIRP_RATE = 1e6
 MAX_SPLINE_ORDER = 5
+MAX_STARTS = 100
 MAX_SINUSOIDS = 20
 MAX_CHIRP_RATES = 10_001
 MAX_FUNCTION_EVALUATIONS = 100_000
@@ -357,6 +361,7 @@ SCHEMA = {
             "grid_updates": Field(INT, _non_negative_int, "a non-negative integer"),
             "later_adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
             "later_grid_updates": Field(INT, _non_negative_int, "a non-negative integer"),
+            "starts": Field(INT, lambda v: 0 < v <= MAX_STARTS, f"an integer from 1 to {MAX_STARTS}"),
             "retry_lr_factor": Field(NUMBER, lambda v: 0 < v < 1, "a factor strictly between 0 and 1"),
             "fast_splines": Field((bool,), None, "true or false"),
             "torch_threads": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),

@@ -37,6 +37,7 @@ def test_override_changes_one_value():
         ({"run": {"time_limit_s": 1e10}}, r"invalid run.time_limit_s = 10000000000.0: .*at most 3.1536e\+07"),
         ({"methods": {"ceiling_nls": {"max_chirp_rate": 1e308}}}, "invalid methods.ceiling_nls.max_chirp_rate"),
         ({"methods": {"kan": {"later_adam_lr": 0}}}, "invalid methods.kan.later_adam_lr = 0"),
+        ({"methods": {"kan": {"starts": 0}}}, "invalid methods.kan.starts = 0: expected an integer from 1 to 100"),
         ({"methods": {"kan": {"refine": "exact"}}}, "invalid methods.kan.refine = \"exact\": expected 'nested' or 'pykan'"),
         ({"methods": {"kan": {"grids": [True]}}}, r"invalid methods.kan.grids = \[true\]"),
         ({"methods": {"kan": {"adam_lr": float("inf")}}}, "invalid methods.kan.adam_lr = inf"),

@@ -10,6 +10,7 @@ from bench import formulas, registry, runner
 from bench import config as config_module
 from bench.methods import kan, kan_training
 from bench.methods.base import RunFailed, Task, Upstream
+from bench.seeds import isolated_global_rng
 from bench.signal import X, make_split, target_expression
 
 
@@ -147,3 +148,44 @@ def test_snap_points_spread_evenly():
     picked = kan.snap_points(x, 11)[:, 0]
     assert torch.allclose(picked, torch.linspace(0.0, 1.0, 11, dtype=torch.float64), rtol=0, atol=1e-15)
     assert kan.snap_points(x, 0) is x
+
+
+def test_start_seed_keeps_run_seed_first():
+    assert kan_training.start_seed(41, 0) == 41
+    assert kan_training.start_seed(41, 1) == kan_training.start_seed(41, 1)
+    assert len({kan_training.start_seed(41, start) for start in range(4)}) == 4
+
+
+def _first_stage(tiny_config, tiny_split, starts):
+    settings = dict(tiny_config["methods"]["kan"], starts=starts)
+    x, y = kan._column(tiny_split.x_train), kan._column(tiny_split.y_train)
+    with kan_training.float64_deterministic(), isolated_global_rng(5):
+        return kan_training.first_stage(settings, x, y, seed=5), x, y
+
+
+def test_first_stage_keeps_lowest_training_mse(tiny_config, tiny_split):
+    (model, record, starts), x, y = _first_stage(tiny_config, tiny_split, 3)
+    losses = [summary["train_mse"] for summary in starts]
+    assert [summary["start"] for summary in starts] == [0, 1, 2]
+    assert len(set(losses)) == 3
+    assert record["start"] == int(np.argmin(losses))
+    assert record["train_mse"] == min(losses)
+    with torch.no_grad():
+        assert float(kan_training.mse_loss(model, x, y)) == pytest.approx(min(losses), rel=1e-12)
+
+
+def test_first_stage_skips_diverged_start(tiny_config, tiny_split, monkeypatch):
+    real = kan_training.train_stage
+    calls = []
+
+    def diverge_first(model, x, y, settings, grid):
+        calls.append(grid)
+        if len(calls) == 1:
+            raise kan_training.Diverged("loss became nan")
+        return real(model, x, y, settings, grid)
+
+    monkeypatch.setattr(kan_training, "train_stage", diverge_first)
+    (_, record, starts), _, _ = _first_stage(tiny_config, tiny_split, 2)
+    assert starts[0]["train_mse"] is None
+    assert starts[0]["reason"] == "loss became nan"
+    assert record["start"] == 1

@@ -86,11 +86,14 @@ class KANNumeric(Method):
         with kan_training.float64_deterministic(settings["torch_threads"]), isolated_global_rng(task.seed), \
                 _pykan_output_to_log():
             x_train, y_train = _column(task.x_train), _column(task.y_train)
-            model = kan_training.build_model(settings, settings["grids"][0], task.seed)
-            stages = []
-            for index, grid in enumerate(settings["grids"]):
-                if index > 0:
-                    model = kan_training.refine(model, grid, x_train, settings)
+            grids = settings["grids"]
+            try:
+                model, first, starts = kan_training.first_stage(settings, x_train, y_train, task.seed)
+            except kan_training.Diverged as error:
+                raise RunFailed(f"grid {grids[0]}", str(error)) from error
+            stages = [first]
+            for index, grid in enumerate(grids[1:], start=1):
+                model = kan_training.refine(model, grid, x_train, settings)
                 try:
                     stage = kan_training.stage_settings(settings, index)
                     stages.append(kan_training.train_stage(model, x_train, y_train, stage, grid))
@@ -99,7 +102,7 @@ class KANNumeric(Method):
             predictions = _predict(model, task.x_all)
             arrays = _state_to_arrays(model)
 
-        details = {"stages": stages, "final_grid": settings["grids"][-1]}
+        details = {"stages": stages, "starts": starts, "final_grid": grids[-1]}
         return FitResult(predictions=predictions, details=details, arrays=arrays)
 
 
