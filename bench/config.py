@@ -55,7 +55,7 @@ _DEFAULT = {
         "base_seed": 0,
         # Every method except the minimal KAN, which the signal suite (quick profile) runs, so that this
         # profile's runs are those of the committed bundle published/default. At these budgets one run of
-        # it took 34 s, against 165 s for the seed's network (seed 0, idle 2-core machine);
+        # it took 37 s, against 152 s for the seed's network (repetition 0, idle 2-core machine);
         # --methods kan_numeric_minimal adds it to a bench.
         "methods": [name for name in METHOD_NAMES if name != "kan_numeric_minimal"],
         # Worker processes, each running whole repetitions. This changes
