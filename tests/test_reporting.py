@@ -24,6 +24,7 @@ from bench.reporting.markdown import format_r2
 from bench.reporting.overview import answer_paragraph
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
+from bench.reporting.snapping import layer_label
 from bench.reporting.results import StoredResults, load_results
 from bench.reporting.statistics import summarize, t_quantile
 from bench.reporting.tables import metrics_tables, unrun_methods_note
@@ -449,6 +450,47 @@ def test_recovery_table_counts(report):
     assert table_rows(recovery, "`pysr_direct`")[0] == ["`pysr_direct`", "0 of 2", "—", "—", "—", "—"]
     assert not table_rows(recovery, "`kan_numeric`")
 
+
+
+# Snapped KAN edges: one fake run's summaries over two layers, as bench.methods.kan_snap stores them.
+SNAPPED_EDGES = [
+    {"edge": [0, 0, 0], "function": "sin", "r2": 0.995, "a_at_edge": True, "b_at_edge": False},
+    {"edge": [0, 0, 1], "function": "x^2", "r2": 0.5, "a_at_edge": False, "b_at_edge": False},
+    {"edge": [0, 0, 2], "function": "sin", "r2": 0.7, "a_at_edge": False, "b_at_edge": True},
+    {"edge": [1, 0, 0], "function": "x", "r2": None, "a_at_edge": False, "b_at_edge": False},
+]
+
+
+def test_snapped_edges_table_per_layer(results, tmp_path):
+    resave_record(results, fake_key("kan_symbolic", 0), details={"edges": SNAPPED_EDGES})
+    out = tmp_path / "report" / "_generated"
+    write_report(results, out)
+    section = read(out, "snap_fits.md")
+    assert "::: {#formulas-snapped-edges}" in section
+    assert "`kan_symbolic` over 1 run" in section
+    width = config_module.load_config("quick")["methods"]["kan"]["width"]
+    first, second = table_rows(section, "`kan_symbolic`")
+    assert first[1] == f"1: {width[0]} → {width[1]} nodes"
+    assert first[2:] == ["3", "sin 2, x\\^2 1", "0.700000 (0.500000 to 0.995000)", "1 of 3", "2"]
+    assert second[1] == f"2: {width[1]} → {width[2]} nodes"
+    assert second[2:] == ["1", "x 1", "not stored", "—", "0"]
+
+
+def test_snapped_edge_malformed_rejected(results, tmp_path):
+    key = fake_key("kan_symbolic", 0)
+    resave_record(results, key, details={"edges": [{"edge": [0, 0], "function": "sin"}]})
+    with pytest.raises(DataError, match=f"{key}.json: a snapped edge has no valid position and function"):
+        write_report(results, tmp_path / "report" / "_generated")
+
+def test_snapped_edges_missing_say_so(report):
+    section = read(report, "snap_fits.md")
+    assert section == "No KAN symbolic run of these results stored its snapped edges.\n"
+
+
+def test_snapped_edges_layer_without_width():
+    assert layer_label(2, None) == "3"
+    assert layer_label(2, [1, 4, 1]) == "3"
+    assert layer_label(0, [1, 4, 1]) == "1: 1 → 4 nodes"
 
 def test_recovery_explains_tolerances(report):
     recovery = read(report, "recovery.md")

@@ -17,6 +17,7 @@ from bench.reporting.pairwise import pairwise_table
 from bench.reporting.provenance import CONFIG_FILE, commands_section, commit_of, config_section, environment_section
 from bench.reporting.results import load_results
 from bench.reporting.robustness import NoiseSweep, find_sweep, noise_level_note, noise_page
+from bench.reporting.snapping import snap_fits_section
 from bench.reporting.speed import speed_section
 from bench.reporting.suite import PAGES_FOLDER, SUITE_PROFILE, TEMPLATE, build_suite, find_suite
 from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables, unrun_methods_note
@@ -163,6 +164,7 @@ def build_report(results, prefix, citation_file=None, sweep=None):
         # Formulas.
         "true_formula.md": true_formula_section(target),
         "formulas.md": formulas_section(compared.runs, target),
+        "snap_fits.md": snap_fits_section(compared),
         "recovery.md": recovery_section(compared),
         # Noise robustness.
         **noise_texts,
