@@ -99,10 +99,15 @@ def build_parser():
 
 
 def parse_methods(text):
-    """Return the list of method names in the comma-separated ``text``; unknown names raise UsageError."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
+    """Return the list of method names in the comma-separated ``text``; empty, repeated or unknown names raise UsageError."""
+    names = [name.strip() for name in text.split(",")]
+    if not any(names):
         raise UsageError("--methods is empty; give comma-separated names such as kan_numeric,operon_direct.")
+    if not all(names):
+        raise UsageError(f"--methods {text!r} has an empty name; separate the names with single commas.")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageError(f"--methods lists {', '.join(repeated)} more than once; give each method once.")
     for name in names:
         if name not in config_module.METHOD_NAMES:
             close = difflib.get_close_matches(name, config_module.METHOD_NAMES, n=1)

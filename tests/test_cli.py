@@ -20,6 +20,8 @@ def run_cli(*args, cwd):
         (["run", "--profile", "quik"], "unknown profile 'quik'. Did you mean 'quick'"),
         (["run", "--methods", "kan_numerc"], "unknown method 'kan_numerc' in --methods. Did you mean 'kan_numeric'"),
         (["run", "--methods", ","], "--methods is empty"),
+        (["run", "--methods", "floor_mean,,floor_linear"], "--methods 'floor_mean,,floor_linear' has an empty name"),
+        (["run", "--methods", "floor_mean,floor_mean"], "--methods lists floor_mean more than once"),
         (["run", "--config", "absent.toml"], "configuration file not found: absent.toml"),
         (["run", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["launch"], "invalid choice: 'launch'"),

@@ -1,5 +1,6 @@
 """Tests of the report writer, its tables, statistics, figures, downloads and bundles, on a small fake results folder."""
 
+import dataclasses
 import io
 import json
 import re
@@ -24,7 +25,7 @@ from bench.reporting.markdown import format_r2
 from bench.reporting.overview import answer_paragraph
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
-from bench.reporting.snapping import layer_label
+from bench.reporting.snapping import layer_label, snap_fits_section
 from bench.reporting.results import StoredResults, load_results
 from bench.reporting.statistics import summarize, t_quantile
 from bench.reporting.tables import metrics_tables, unrun_methods_note
@@ -455,42 +456,93 @@ def test_recovery_table_counts(report):
 # Snapped KAN edges: one fake run's summaries over two layers, as bench.methods.kan_snap stores them.
 SNAPPED_EDGES = [
     {"edge": [0, 0, 0], "function": "sin", "r2": 0.995, "a_at_edge": True, "b_at_edge": False},
-    {"edge": [0, 0, 1], "function": "x^2", "r2": 0.5, "a_at_edge": False, "b_at_edge": False},
+    {"edge": [0, 0, 1], "function": "x^2", "r2": 0.5, "a_at_edge": True, "b_at_edge": True},
     {"edge": [0, 0, 2], "function": "sin", "r2": 0.7, "a_at_edge": False, "b_at_edge": True},
     {"edge": [1, 0, 0], "function": "x", "r2": None, "a_at_edge": False, "b_at_edge": False},
 ]
 
 
-def test_snapped_edges_table_per_layer(results, tmp_path):
-    resave_record(results, fake_key("kan_symbolic", 0), details={"edges": SNAPPED_EDGES})
+def snapped_report(results, tmp_path, edges):
+    resave_record(results, fake_key("kan_symbolic", 0), details={"edges": edges})
     out = tmp_path / "report" / "_generated"
     write_report(results, out)
-    section = read(out, "snap_fits.md")
+    return read(out, "snap_fits.md")
+
+
+def test_snapped_edges_table_per_layer(results, tmp_path):
+    section = snapped_report(results, tmp_path, SNAPPED_EDGES)
     assert "::: {#formulas-snapped-edges}" in section
-    assert "`kan_symbolic` over 1 run" in section
-    width = config_module.load_config("quick")["methods"]["kan"]["width"]
+    assert "`kan_symbolic` over 1 run)" in section
+    assert config_module.load_config("quick")["methods"]["kan"]["width"] == [1, 12, 3, 1]
     first, second = table_rows(section, "`kan_symbolic`")
-    assert first[1] == f"1: {width[0]} → {width[1]} nodes"
-    assert first[2:] == ["3", "sin 2, x\\^2 1", "0.700000 (0.500000 to 0.995000)", "1 of 3", "2"]
-    assert second[1] == f"2: {width[1]} → {width[2]} nodes"
-    assert second[2:] == ["1", "x 1", "not stored", "—", "0"]
+    # Only the sine's scale a limits a fit: x²'s bounds and the sine's phase bound do not.
+    assert first[1:] == ["1: 1 node → 12 nodes", "3", "sin 2, x\\^2 1", "0.700000 (0.500000 to 0.995000)",
+                         "1 of 3", "1"]
+    assert second[1:] == ["2: 12 nodes → 3 nodes", "1", "x 1", "not stored", "—", "0"]
 
 
-def test_snapped_edge_malformed_rejected(results, tmp_path):
+def test_snapped_edges_count_missing_r2(results, tmp_path):
+    edges = [dict(SNAPPED_EDGES[0], r2=float("nan")), SNAPPED_EDGES[1], dict(SNAPPED_EDGES[2], r2=None)]
+    first, = table_rows(snapped_report(results, tmp_path, edges), "`kan_symbolic`")
+    assert first[4:6] == ["0.500000 (0.500000 to 0.500000)", "0 of 3 (2 without a fit R²)"]
+
+
+def test_snapped_edges_name_runs_without_edges(results, tmp_path):
+    resave_record(results, fake_key("kan_symbolic", 1), status="ok", reason="", stage="", details={})
+    edit_runs_csv(results, fake_key("kan_symbolic", 1), status="ok", reason="", stage="")
+    section = snapped_report(results, tmp_path, SNAPPED_EDGES)
+    assert "`kan_symbolic` over 1 run, leaving out 1 ok run that stored no edges" in section
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        ([], "details.edges is not a list of edge summaries"),
+        ({"edges": "sin"}, "details.edges is not a list of edge summaries"),
+        ({"edges": ["sin"]}, "snapped edge 0 is not an object"),
+        ({"edges": [dict(SNAPPED_EDGES[0], edge=[0, 0])]}, "snapped edge 0 has no position"),
+        ({"edges": [dict(SNAPPED_EDGES[0], edge=[-1, 0, 0])]}, "snapped edge 0 has no position"),
+        ({"edges": [dict(SNAPPED_EDGES[0], edge=[True, 0, 0])]}, "snapped edge 0 has no position"),
+        ({"edges": [dict(SNAPPED_EDGES[0], edge=[3, 0, 0])]}, "is in layer 3, but the KAN has 3 layers"),
+        ({"edges": [dict(SNAPPED_EDGES[0], function=None)]}, "snapped edge 0 has no function name"),
+        ({"edges": [dict(SNAPPED_EDGES[0], r2="high")]}, "has a fit R² that is not a number"),
+        ({"edges": [SNAPPED_EDGES[0], {"edge": [0, 0, 1], "function": "sin"}]},
+         "snapped edge 1 lacks its true/false flags"),
+    ],
+)
+def test_snapped_edges_malformed_rejected(results, tmp_path, details, message):
     key = fake_key("kan_symbolic", 0)
-    resave_record(results, key, details={"edges": [{"edge": [0, 0], "function": "sin"}]})
-    with pytest.raises(DataError, match=f"{key}.json: a snapped edge has no valid position and function"):
+    resave_record(results, key, details=details)
+    with pytest.raises(DataError, match=re.escape(message)) as caught:
         write_report(results, tmp_path / "report" / "_generated")
+    assert f"{key}.json: " in str(caught.value)
+    assert "to store the run again" in str(caught.value)
+
 
 def test_snapped_edges_missing_say_so(report):
     section = read(report, "snap_fits.md")
-    assert section == "No KAN symbolic run of these results stored its snapped edges.\n"
+    assert section == "No ok KAN symbolic run of these results stored its snapped edges.\n"
 
 
-def test_snapped_edges_layer_without_width():
+def test_snapped_edges_without_symbolic_runs(stored_results):
+    results = load_results(stored_results)
+    numeric_only = dataclasses.replace(results, runs=results.runs[results.runs["method"] != "kan_symbolic"])
+    assert snap_fits_section(numeric_only) == "These results have no ok run of a KAN symbolic method.\n"
+
+
+def test_snapped_edges_layer_labels():
     assert layer_label(2, None) == "3"
     assert layer_label(2, [1, 4, 1]) == "3"
-    assert layer_label(0, [1, 4, 1]) == "1: 1 → 4 nodes"
+    assert layer_label(0, [1, 4, 1]) == "1: 1 node → 4 nodes"
+
+
+def test_record_invalid_json_gives_advice(results, tmp_path):
+    key = fake_key("kan_symbolic", 0)
+    (results / "records" / f"{key}.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(DataError, match="is not valid JSON") as caught:
+        write_report(results, tmp_path / "report" / "_generated")
+    assert "to store the record again" in str(caught.value)
+
 
 def test_recovery_explains_tolerances(report):
     recovery = read(report, "recovery.md")

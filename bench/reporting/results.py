@@ -244,7 +244,8 @@ class StoredResults:
         try:
             record = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DataError(f"{path} is not valid JSON: {error}") from error
+            raise DataError(f"{path} is not valid JSON: {error}. "
+                            f"Run `{self.rerun_command()}` to store the record again.") from error
         if not isinstance(record, dict) or record.get("key") != key:
             raise DataError(f"{path} is not the record of run {key}.")
         if record.get("checksum") != checksum(record):
