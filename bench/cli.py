@@ -17,6 +17,8 @@ from bench.errors import BenchError
 
 EXIT_FAILED_RUNS = 1
 EXIT_USAGE = 2
+# The shell's status for a process stopped by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 
 DEFAULT_RESULTS_ROOT = Path("results")
 DEFAULT_GENERATED_DIR = Path("report") / "_generated"
@@ -153,6 +155,10 @@ def _signal_configs(args, overrides):
     # Checked as given first, so that a bad value is reported before anything is put over it.
     configured = config_module.load_config(args.profile, overrides)
     if args.expression is not None:
+        given = (overrides or {}).get("signal", {}).get("name")
+        if given in signals.SUITE:
+            raise UsageError(f"signal.name = \"{given}\" in --config names a built-in signal, but --expression "
+                             "gives a formula of its own. Choose a new name, or leave signal.name out to use 'custom'.")
         name = configured["signal"]["name"] if configured["signal"]["name"] not in signals.SUITE else "custom"
         overrides = config_module.merge_overrides(overrides, {"signal": {"name": name, "expression": args.expression}})
     base = _results_dir(args)
@@ -306,3 +312,7 @@ def main(argv=None):
     except BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("bench: interrupted. Runs that finished are stored, and the same command run again reuses them.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -561,6 +561,9 @@ def load_config(profile="default", overrides=None):
     # Equivalent spellings of the same setting must give the same cache key.
     operon = config["methods"]["operon"]
     operon["allowed_symbols"] = ",".join(_operon_symbol_names(operon["allowed_symbols"]))
+    # -0.0 equals 0.0 but prints as "-0" in run tables, and its runs would get keys of their own.
+    config["run"]["noise_levels"] = [0.0 if level == 0 and math.copysign(1, level) < 0 else level
+                                     for level in config["run"]["noise_levels"]]
     return config
 
 

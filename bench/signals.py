@@ -33,6 +33,9 @@ MAX_MAGNITUDE = 1e100
 # The minimum of a signal's largest magnitude. Below it, squared values fall under float64's smallest normal
 # number (about 2.2e-308), so the variance in R² loses its digits or becomes 0.
 MIN_MAGNITUDE = 1e-100
+# The smallest spread of a signal's values, relative to its largest magnitude. float64 rounds each value to
+# about 1e-16 of its magnitude, so a smaller spread, as of sin(x)**2 + cos(x)**2, is rounding error.
+MIN_RELATIVE_SPREAD = 1e-12
 
 
 def _tone(amplitude, frequency, phase=0):
@@ -262,6 +265,13 @@ def _check_values_on_grid(name, text, expression, domain, rate):
         raise ConfigError(
             f"invalid signal \"{name}\" = {text}: it is {values[0]:.6g} at every one of the {x.size} samples {where}, "
             "so R² is undefined. Choose a formula that varies on the samples, or another sampling rate."
+        )
+    spread = float(np.ptp(values))
+    if spread < MIN_RELATIVE_SPREAD * abs(values[largest]):
+        raise ConfigError(
+            f"invalid signal \"{name}\" = {text}: its values on the {x.size} samples {where} differ by at most "
+            f"{spread:.3g}, less than {MIN_RELATIVE_SPREAD:g} of its largest magnitude {abs(values[largest]):.3g}, "
+            "so rounding errors would decide R². Choose a formula that varies on the samples."
         )
 
 

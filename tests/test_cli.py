@@ -50,6 +50,14 @@ def test_bad_config_value_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 
 
+def test_expression_with_builtin_name_rejected(tmp_path):
+    (tmp_path / "named.toml").write_text('[signal]\nname = "chirp"\n')
+    result = run_cli("run", "--profile", "quick", "--config", "named.toml", "--expression", "x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert 'signal.name = "chirp" in --config names a built-in signal' in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["named.toml"]
+
+
 def test_profiles_listed(tmp_path):
     result = run_cli("profiles", cwd=tmp_path)
     assert result.returncode == 0

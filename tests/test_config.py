@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from bench.config import PROFILES, load_config, read_toml
@@ -110,3 +112,9 @@ def test_binary_config_rejected(tmp_path):
 def test_table_setting_is_replaced_whole():
     config = load_config("default", {"methods": {"pysr": {"nested_constraints": {}}}})
     assert config["methods"]["pysr"]["nested_constraints"] == {}
+
+
+def test_negative_zero_noise_level_normalised():
+    levels = load_config("default", {"run": {"noise_levels": [-0.0, 0.01]}})["run"]["noise_levels"]
+    assert levels == [0.0, 0.01]
+    assert math.copysign(1, levels[0]) == 1

@@ -112,6 +112,17 @@ def test_formula_constant_on_samples_rejected():
         signals.load_signal(_config("custom", "tanh(1e6*(x + 1))"))
 
 
+@pytest.mark.parametrize("expression", ["sin(x)**2 + cos(x)**2", "1 + 1e-15*x"])
+def test_formula_constant_up_to_rounding_rejected(expression):
+    with pytest.raises(ConfigError, match=r"differ by at most .*, less than 1e-12 of its largest magnitude 1.*"
+                                          r"rounding errors would decide R²"):
+        signals.load_signal(_config("custom", expression))
+
+
+def test_formula_small_relative_spread_accepted():
+    assert signals.load_signal(_config("custom", "1 + 1e-9*x")).split.y.std() > 0
+
+
 @pytest.mark.parametrize("name, expression, message", [
     ("seed", "x", "built-in signal"),
     ("custom", "", "needs signal.expression"),
