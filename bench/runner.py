@@ -18,7 +18,9 @@ import logging
 import logging.handlers
 import math
 import multiprocessing
+import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,6 +38,9 @@ RUNS_CSV_COLUMNS = [
     "seconds", "formula", "formula_latex", "formula_size", "key", "finished_at",
 ]
 STATUSES = ("ok", "failed", "unavailable")
+# How often a pool worker checks that the bench process is still running, and its exit status when it is not.
+PARENT_CHECK_S = 1.0
+EXIT_ORPHANED = 1
 
 
 @dataclass(frozen=True)
@@ -248,8 +253,11 @@ def _run_batches(config, results_dir, methods, batches, progress):
                 for future in concurrent.futures.as_completed(futures):
                     yield future.result()
             except BaseException:
-                for future in futures:
-                    future.cancel()
+                # On an interrupt or a failure, stop the workers now instead of letting them finish their
+                # repetitions and start the queued ones. Their finished runs are stored, and records are
+                # written atomically, so a stopped worker leaves no half-written record.
+                _terminate_workers(pool)
+                pool.shutdown(wait=False, cancel_futures=True)
                 raise
     finally:
         # The pool has shut down, so the workers' events are all in the
@@ -257,6 +265,21 @@ def _run_batches(config, results_dir, methods, batches, progress):
         # in the middle of a write, which leaves the queue unreadable.
         events.put(None)
         listener.join(timeout=10)
+
+
+def _terminate_workers(pool):
+    # NOTE: ProcessPoolExecutor has no public way to stop its workers before Python 3.14's
+    # terminate_workers(), so this reads its private table of worker processes.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+
+
+def _exit_with_parent(parent):
+    """Exit this worker process once its parent, the bench, is gone, such as after a kill -9."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(EXIT_ORPHANED)
 
 
 # The progress of a pool worker process, which sends its events to the bench's process; set by _init_worker.
@@ -283,6 +306,7 @@ def _init_worker(level, events):
     root.handlers = [logging.handlers.QueueHandler(events)]
     root.setLevel(level)
     _worker_progress = _QueueProgress(events)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="bench-parent-watch", daemon=True).start()
 
 
 def _forward_events(events, progress):

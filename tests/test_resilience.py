@@ -100,3 +100,94 @@ def test_fresh_processes_agree(tmp_path):
         arrays = {path.name: path.read_bytes() for path in (folder / "results" / "arrays").glob("*.npz")}
         tables[-1].append(arrays)
     assert tables[0] == tables[1]
+
+
+# Two workers, each with one long Operon run at a time, so both are busy when the bench is stopped.
+POOL_TOML = """
+[run]
+repetitions = 4
+workers = 2
+methods = ["operon_direct"]
+[methods.operon]
+population_size = 1000
+generations = 100000
+max_evaluations = 100000000
+max_time_s = 60
+n_threads = 1
+"""
+
+
+def start_pool_bench(folder):
+    """Start a bench of POOL_TOML that writes its stderr to folder/stderr.txt; return the process."""
+    (folder / "pool.toml").write_text(POOL_TOML)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "bench", "run", "--profile", "quick", "--config", "pool.toml",
+               "--results-dir", str(folder / "results")]
+    with open(folder / "stderr.txt", "w") as stderr:
+        # A process started in the background of a shell may inherit SIGINT as ignored, and Python then
+        # never raises KeyboardInterrupt, so the bench gets the default disposition back.
+        return subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for_runs(process, folder, count, timeout=120):
+    """Wait until ``count`` runs have started; return the bench's child process ids."""
+    deadline = time.monotonic() + timeout
+    while (folder / "stderr.txt").read_text().count("computing run") < count:
+        assert process.poll() is None, (folder / "stderr.txt").read_text()[-2000:]
+        assert time.monotonic() < deadline, (folder / "stderr.txt").read_text()[-2000:]
+        time.sleep(0.2)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def alive(pid):
+    """Return whether ``pid`` is a process that has not exited (a zombie counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids, timeout):
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [pid for pid in pids if alive(pid)]
+
+
+@pytest.fixture
+def pool_bench(tmp_path):
+    """A bench of POOL_TOML with both workers busy; it and its workers are killed after the test if still there."""
+    process = start_pool_bench(tmp_path)
+    children = []
+    try:
+        children.extend(wait_for_runs(process, tmp_path, count=2))
+        yield process, children
+    finally:
+        for pid in [process.pid, *children]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+@pytest.mark.slow
+def test_interrupt_stops_pool_workers(tmp_path, pool_bench):
+    process, children = pool_bench
+    assert children
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 130
+    text = (tmp_path / "stderr.txt").read_text()
+    assert "bench: interrupted. Runs that finished are stored" in text
+    assert "Traceback" not in text
+    assert wait_gone(children, timeout=10) == []
+
+
+@pytest.mark.slow
+def test_killed_bench_stops_pool_workers(pool_bench):
+    process, children = pool_bench
+    assert children
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=15)
+    assert wait_gone(children, timeout=10) == []
