@@ -28,7 +28,7 @@ from bench.reporting.plotting import envelope
 from bench.reporting.snapping import layer_label, snap_fits_section
 from bench.reporting.results import StoredResults, load_results
 from bench.reporting.statistics import summarize, t_quantile
-from bench.reporting.tables import metrics_tables, unrun_methods_note
+from bench.reporting.tables import metrics_tables, missing_runs_note, unrun_methods_note
 from bench.reporting.tomlwriter import dumps
 from bench.signal import X, target_expression
 from bench.store import RunStore
@@ -429,8 +429,16 @@ RECOVERY_HEADER = ["Method", "Runs judged", "10 Hz tone", "30 Hz tone", "chirp 3
 def store_formula(results, method, repetition, formula):
     """Store ``formula`` as the formula of an ok run, in its record and in runs.csv."""
     expression = sympy.sympify(formula, locals={"x": X})
-    store_fields(results, fake_key(method, repetition), status="ok", reason="", stage="", formula=formula,
-                 formula_latex=sympy.latex(expression), formula_size=10)
+    key = fake_key(method, repetition)
+    make_ok(results, key)
+    store_fields(results, key, formula=formula, formula_latex=sympy.latex(expression), formula_size=10)
+
+
+def make_ok(results, key):
+    """Make run ``key`` an ok run with metrics, in its record and in runs.csv, as the bench would store one."""
+    metrics = {"mse_test": 0.3, "r2_test": 0.4, "mse_train": 0.25}
+    resave_record(results, key, status="ok", reason="", stage="", metrics=metrics)
+    edit_runs_csv(results, key, status="ok", reason="", stage="", **{name: repr(value) for name, value in metrics.items()})
 
 
 def store_fields(results, key, **fields):
@@ -488,8 +496,7 @@ def test_snapped_edges_count_missing_r2(results, tmp_path):
 
 
 def test_snapped_edges_name_runs_without_edges(results, tmp_path):
-    resave_record(results, fake_key("kan_symbolic", 1), status="ok", reason="", stage="", details={})
-    edit_runs_csv(results, fake_key("kan_symbolic", 1), status="ok", reason="", stage="")
+    make_ok(results, fake_key("kan_symbolic", 1))
     section = snapped_report(results, tmp_path, SNAPPED_EDGES)
     assert "`kan_symbolic` over 1 run, leaving out 1 ok run that stored no edges" in section
 
@@ -535,6 +542,30 @@ def test_snapped_edges_layer_labels():
     assert layer_label(2, [1, 4, 1]) == "3"
     assert layer_label(0, [1, 4, 1]) == "1: 1 node → 4 nodes"
 
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("mse_test", "-1.0", "not a finite MSE of 0 or more"),
+        ("mse_test", "inf", "not a finite MSE of 0 or more"),
+        ("mse_test", "", "not a finite MSE of 0 or more"),
+        ("mse_train", "-0.5", "not a finite MSE of 0 or more"),
+        ("r2_test", "5.0", "not a finite R² of at most 1"),
+        ("r2_test", "", "not a finite R² of at most 1"),
+    ],
+)
+def test_impossible_ok_metric_rejected(results, column, value, expected):
+    key = fake_key("kan_numeric", 0)
+    edit_runs_csv(results, key, **{column: value})
+    with pytest.raises(DataError, match=f"the ok run {key} has {column} = .*, {expected}"):
+        load_results(results)
+
+
+def test_failed_run_without_metrics_accepted(stored_results):
+    runs = load_results(stored_results).runs
+    failed = runs[runs["status"] == "failed"]
+    assert not failed.empty
+    assert failed["mse_test"].isna().all()
 
 def test_record_invalid_json_gives_advice(results, tmp_path):
     key = fake_key("kan_symbolic", 0)
@@ -1091,6 +1122,22 @@ def test_configured_method_without_runs_is_named(tmp_path):
     assert "also lists `operon_direct`, but no run of it" in note
     assert "nox -s bench -- --profile" in note
 
+
+def test_method_with_missing_rows_is_named(results, tmp_path):
+    runs_csv = results / "runs.csv"
+    lines = runs_csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    dropped = fake_key("pysr_direct", 1)
+    runs_csv.write_text("".join(line for line in lines if dropped not in line), encoding="utf-8")
+    note = missing_runs_note(load_results(results))
+    assert "asks for 2 repetitions of each method, but runs.csv lists fewer for `pysr_direct` (1 of 2)" in note
+    assert "`kan_numeric`" not in note
+    out = tmp_path / "report" / "_generated"
+    write_report(results, out)
+    assert note.strip() in read(out, "headline.md")
+
+
+def test_no_missing_rows_note_for_full_table(stored_results):
+    assert missing_runs_note(load_results(stored_results)) == ""
 
 def test_no_note_when_every_configured_method_ran(stored_results):
     assert unrun_methods_note(load_results(stored_results)) == ""

@@ -430,6 +430,8 @@ def read_runs(path):
         raise DataError(f"{path}: the noise of run {first['key']} is {_shown(float(first[NOISE_COLUMN]))}, not a "
                         "noise level of 0 or more. Run the bench again to rewrite runs.csv.")
 
+    _check_ok_metrics(path, runs)
+
     repeated = runs.loc[runs["key"].duplicated(), "key"]
     if not repeated.empty:
         raise DataError(f"{path} lists run {repeated.iloc[0]} twice. Run the bench again to rewrite runs.csv.")
@@ -438,6 +440,26 @@ def read_runs(path):
     runs = runs.assign(_order=runs["method"].map(order))
     runs = runs.sort_values(["_order", NOISE_COLUMN, "repetition"], kind="stable").drop(columns="_order")
     return runs.reset_index(drop=True)
+
+
+def _check_ok_metrics(path, runs):
+    """Raise DataError unless every ok run has a finite test MSE and R², no MSE below 0 and no R² above 1.
+
+    The bench stores a run whose metrics are not finite as failed, and an MSE
+    is a mean of squares, while R² = 1 - SSE/SST is at most 1.
+    """
+    ok = runs[runs["status"] == "ok"]
+    checks = (("mse_test", True, lambda v: v >= 0, "a finite MSE of 0 or more"),
+              ("mse_train", False, lambda v: v >= 0, "a finite MSE of 0 or more"),
+              ("r2_test", True, lambda v: v <= 1, "a finite R² of at most 1"))
+    for column, required, in_range, expected in checks:
+        values = ok[column]
+        present = values.notna()
+        bad = ok[(~present & required) | (present & ~(np.isfinite(values) & values.map(in_range)))]
+        if not bad.empty:
+            first = bad.iloc[0]
+            raise DataError(f"{path}: the ok run {first['key']} has {column} = {_shown(float(first[column]))}, not "
+                            f"{expected}. Run the bench again to rewrite runs.csv.")
 
 
 def check_runs_against_records(results):

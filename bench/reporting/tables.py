@@ -4,6 +4,7 @@ from bench.reporting.markdown import (
     MISSING,
     UNDEFINED_STD,
     code,
+    counted,
     escape,
     fenced_div,
     format_count,
@@ -154,6 +155,26 @@ def unrun_methods_note(results):
     return (
         f"\nThe configuration also lists {names}, but no run of {pronoun} with {possessive} current settings "
         f"is stored, so {verb} left out of every table. "
+        f"`{bench_command(results.manifest['profile'])}` computes the missing runs.\n"
+    )
+
+
+def missing_runs_note(results):
+    """Return a sentence naming the methods with fewer stored runs than the configured repetitions, or an empty string.
+
+    ``results`` contains the runs of one noise level. A bench that was stopped,
+    or a run table with rows removed, leaves such gaps, and every mean and
+    interval of these methods is then over fewer runs.
+    """
+    repetitions = results.manifest["config"]["run"]["repetitions"]
+    counts = results.runs.groupby("method")["repetition"].nunique()
+    short = [f"{code(method)} ({counts[method]} of {repetitions})" for method in ordered_methods(list(counts.index))
+             if counts[method] < repetitions]
+    if not short:
+        return ""
+    return (
+        f"\nThe configuration asks for {counted(repetitions, 'repetition')} of each method, but runs.csv lists fewer "
+        f"for {', '.join(short)}, so their statistics cover only the runs listed. "
         f"`{bench_command(results.manifest['profile'])}` computes the missing runs.\n"
     )
 

@@ -20,7 +20,13 @@ from bench.reporting.robustness import NoiseSweep, find_sweep, noise_level_note,
 from bench.reporting.snapping import snap_fits_section
 from bench.reporting.speed import speed_section
 from bench.reporting.suite import PAGES_FOLDER, SUITE_PROFILE, TEMPLATE, build_suite, find_suite
-from bench.reporting.tables import headline_table, metrics_tables, per_seed_tables, unrun_methods_note
+from bench.reporting.tables import (
+    headline_table,
+    metrics_tables,
+    missing_runs_note,
+    per_seed_tables,
+    unrun_methods_note,
+)
 from bench.reporting.targets import stored_signal
 
 logger = logging.getLogger(__name__)
@@ -152,7 +158,7 @@ def build_report(results, prefix, citation_file=None, sweep=None):
         "banner.md": banner(results, noise_level_note(results, compared)),
         # Overview.
         "answer.md": answer_paragraph(compared),
-        "headline.md": headline_table(compared.runs) + unrun_methods_note(compared),
+        "headline.md": headline_table(compared.runs) + unrun_methods_note(compared) + missing_runs_note(compared),
         "machine.md": machine_section(compared),
         # Method.
         "signal.md": signal_section(compared, target),
