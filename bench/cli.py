@@ -219,7 +219,9 @@ def _command_publish(args):
     from bench.reporting import PUBLISHED_ROOT, export_bundle
 
     config_module.load_config(args.profile)
-    exported = export_bundle(_results_dir(args), PUBLISHED_ROOT / args.profile)
+    results_dir = _results_dir(args)
+    _check_results_profile(results_dir, args.profile)
+    exported = export_bundle(results_dir, PUBLISHED_ROOT / args.profile)
     print(f"publish: wrote {len(exported.files)} files ({exported.size} bytes) to {exported.directory}")
     if exported.signals:
         noun = "signal" if len(exported.signals) == 1 else "signals"
@@ -230,6 +232,16 @@ def _command_publish(args):
               f"{_results_dir(args)} has no runs of: {', '.join(exported.dropped_signals)}. Restore them with git, or "
               f"run `nox -s bench -- --profile {args.profile} --signals {','.join(exported.dropped_signals)}` and publish again.")
     return 0
+
+
+def _check_results_profile(results_dir, profile):
+    """Raise UsageError when the bench behind ``results_dir`` ran another profile than ``profile``."""
+    from bench.reporting.results import load_results
+
+    stored = load_results(results_dir).profile
+    if stored != profile:
+        raise UsageError(f"{results_dir} contains results of profile '{stored}', not '{profile}'. Publish them with "
+                         f"--profile {stored}, or pass the results folder of profile '{profile}'.")
 
 
 def _positive_ints(text, option):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from test_site_support import make_results
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,6 +59,13 @@ def test_expression_with_builtin_name_rejected(tmp_path):
     assert 'signal.name = "chirp" in --config names a built-in signal' in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["named.toml"]
 
+
+def test_publish_rejects_other_profile(tmp_path):
+    results = make_results(tmp_path)
+    result = run_cli("publish", "--profile", "quick", "--results-dir", str(results), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{results} contains results of profile 'fake', not 'quick'" in result.stderr
+    assert not (tmp_path / "published").exists()
 
 def test_profiles_listed(tmp_path):
     result = run_cli("profiles", cwd=tmp_path)

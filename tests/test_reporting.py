@@ -1093,6 +1093,24 @@ def test_bundle_index_path_outside_rejected(bundle_copy, tmp_path):
         write_report(bundle_copy, tmp_path / "out")
 
 
+def edit_bundle_index(bundle_dir, **changes):
+    index_path = bundle_dir / "bundle.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index.update(changes)
+    index_path.write_text(json.dumps(index), encoding="utf-8")
+
+
+def test_bundle_index_without_table_checksums_rejected(bundle_copy, tmp_path):
+    edit_bundle_index(bundle_copy, files={})
+    with pytest.raises(DataError, match=r"bundle\.json lists no checksum for runs\.csv, manifest\.json"):
+        write_report(bundle_copy, tmp_path / "out")
+
+
+def test_bundle_index_profile_mismatch_rejected(bundle_copy, tmp_path):
+    edit_bundle_index(bundle_copy, profile="quick")
+    with pytest.raises(DataError, match=r"bundle\.json names profile 'quick', but its manifest\.json names 'fake'"):
+        write_report(bundle_copy, tmp_path / "out")
+
 def test_bundle_missing_figure_raises(bundle_copy, tmp_path):
     (bundle_copy / "figures" / "zoom.svg").unlink()
     with pytest.raises(DataError, match=r"figures/zoom\.svg changed or went missing"):

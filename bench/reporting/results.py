@@ -292,8 +292,7 @@ def load_results(results_dir):
     results_dir = Path(results_dir)
     profile = results_dir.name
     is_bundle = (results_dir / BUNDLE_INDEX).is_file()
-    if is_bundle:
-        verify_bundle(results_dir)
+    index = verify_bundle(results_dir) if is_bundle else None
     for name in ("runs.csv", "manifest.json"):
         if not (results_dir / name).is_file():
             if profile not in PROFILES:
@@ -315,6 +314,10 @@ def load_results(results_dir):
     manifest = read_manifest(results_dir / "manifest.json")
     # The manifest names the profile even when the results live in a folder named otherwise.
     profile = str(manifest.get("profile") or profile)
+    if index is not None and index.get("profile") != profile:
+        raise DataError(f"{results_dir / BUNDLE_INDEX} names profile {index.get('profile')!r}, but its manifest.json "
+                        f"names {profile!r}. Restore the bundle with git, or export it again with "
+                        f"`{publish_command(profile)}`.")
     results = StoredResults(profile=profile, directory=results_dir, runs=runs, manifest=manifest, is_bundle=is_bundle)
     check_runs_against_records(results)
     return results
@@ -342,6 +345,12 @@ def verify_bundle(bundle_dir):
     """
     bundle_dir = Path(bundle_dir)
     index = read_bundle_index(bundle_dir)
+    # Without these two, the checksums would leave the run table or the configuration unchecked.
+    unlisted = [name for name in ("runs.csv", "manifest.json") if name not in index["files"]]
+    if unlisted:
+        raise DataError(f"{bundle_dir / BUNDLE_INDEX} lists no checksum for {', '.join(unlisted)}. "
+                        f"Restore it with git, or export the bundle again with "
+                        f"`{publish_command(index.get('profile', '<profile>'))}`.")
     escaping = [name for name in index["files"] if Path(name).is_absolute() or ".." in Path(name).parts]
     if escaping:
         raise DataError(f"{bundle_dir / BUNDLE_INDEX} lists paths outside the bundle: {escaping[:3]}. "
