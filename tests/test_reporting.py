@@ -555,7 +555,11 @@ def test_snapped_edges_layer_labels():
     ],
 )
 def test_impossible_ok_metric_rejected(results, column, value, expected):
+    # The record and runs.csv are changed alike, with a valid checksum, so only the values themselves are wrong.
     key = fake_key("kan_numeric", 0)
+    record = json.loads(RunStore(results).record_path(key).read_text(encoding="utf-8"))
+    metrics = dict(record["metrics"], **{column: float(value) if value else None})
+    resave_record(results, key, metrics=metrics)
     edit_runs_csv(results, key, **{column: value})
     with pytest.raises(DataError, match=f"the ok run {key} has {column} = .*, {expected}"):
         load_results(results)
@@ -1153,6 +1157,13 @@ def test_method_with_missing_rows_is_named(results, tmp_path):
     write_report(results, out)
     assert note.strip() in read(out, "headline.md")
 
+
+def test_run_beyond_manifest_repetitions_rejected(results, tmp_path):
+    manifest = json.loads((results / "manifest.json").read_text())
+    manifest["config"]["run"]["repetitions"] = 1
+    (results / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"manifest\.json asks for 1 repetition, but run \w+ is repetition 1\."):
+        write_report(results, tmp_path / "out")
 
 def test_no_missing_rows_note_for_full_table(stored_results):
     assert missing_runs_note(load_results(stored_results)) == ""

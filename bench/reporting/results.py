@@ -320,6 +320,8 @@ def load_results(results_dir):
                         f"`{publish_command(profile)}`.")
     results = StoredResults(profile=profile, directory=results_dir, runs=runs, manifest=manifest, is_bundle=is_bundle)
     check_runs_against_records(results)
+    # After the comparison with the records, so that an edited runs.csv is reported as such.
+    _check_ok_metrics(results_dir / "runs.csv", runs)
     return results
 
 
@@ -439,8 +441,6 @@ def read_runs(path):
         raise DataError(f"{path}: the noise of run {first['key']} is {_shown(float(first[NOISE_COLUMN]))}, not a "
                         "noise level of 0 or more. Run the bench again to rewrite runs.csv.")
 
-    _check_ok_metrics(path, runs)
-
     repeated = runs.loc[runs["key"].duplicated(), "key"]
     if not repeated.empty:
         raise DataError(f"{path} lists run {repeated.iloc[0]} twice. Run the bench again to rewrite runs.csv.")
@@ -505,6 +505,22 @@ def check_runs_against_records(results):
                     f"{results.record_path(key)} has {_shown(expected, column)}, so runs.csv was changed after "
                     f"the bench wrote it. {_rewrite_runs_advice(results)}"
                 )
+        _check_repetition(results, row)
+
+
+def _check_repetition(results, row):
+    """Raise DataError when a run's repetition lies outside the repetitions of the manifest's configuration.
+
+    The pages count seeds from manifest.json, and the bench writes it with
+    the runs, so such a run means that one of them was edited. Runs whose
+    settings differ from the manifest's are listed on the Settings page.
+    """
+    repetitions = results.manifest["config"]["run"]["repetitions"]
+    if not 0 <= row["repetition"] < repetitions:
+        noun = "repetition" if repetitions == 1 else "repetitions"
+        raise DataError(f"{results.directory / 'manifest.json'} asks for {repetitions} {noun}, but run "
+                        f"{row['key']} is repetition {_shown(row['repetition'])}. "
+                        f"Run `{results.rerun_command()}` to write the results again.")
 
 
 def _same_cell(column, found, expected):
