@@ -10,13 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.errors import BenchError
 from bench.site_assets import localise_katex
 from bench.reporting import write_report
 from bench.reporting.results import find_results
-from bench.reporting.suite import SUITE_PROFILE
+from bench.reporting.suite import PAGES_FOLDER, SUITE_PROFILE
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,41 @@ def build_site(project_root, profile, results_dir=None, suite_profile=SUITE_PROF
     _check_project(project_root)
     source = find_results(project_root, profile, results_dir)
     logger.info("writing the report of profile %r from %s", profile, source)
-    write_report(source, project_root / GENERATED_FOLDER, suite_profile=suite_profile)
-    return source, render_site(project_root)
+    # A failed render puts the previous site back, so the files it was rendered from go back too.
+    folders = [project_root / GENERATED_FOLDER, project_root / GENERATED_FOLDER.parent / PAGES_FOLDER]
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as backup:
+        saved = _save_folders(folders, Path(backup))
+        write_report(source, project_root / GENERATED_FOLDER, suite_profile=suite_profile)
+        try:
+            renderer = render_site(project_root)
+        except BaseException:
+            _restore_folders(saved)
+            raise
+    return source, renderer
+
+
+def _save_folders(folders, backup):
+    """Copy each existing folder of ``folders`` into ``backup``; return (folder, copy or None) pairs."""
+    saved = []
+    for number, folder in enumerate(folders):
+        copy = None
+        if folder.is_dir():
+            copy = backup / str(number)
+            shutil.copytree(folder, copy, symlinks=True)
+        saved.append((folder, copy))
+    return saved
+
+
+def _restore_folders(saved):
+    """Put each saved folder back as it was, removing what a report wrote where there was none."""
+    for folder, copy in saved:
+        try:
+            if folder.exists():
+                shutil.rmtree(folder)
+            if copy is not None:
+                shutil.copytree(copy, folder, symlinks=True)
+        except OSError as error:
+            logger.warning("could not restore %s after the failed render: %s", folder, error)
 
 
 def render_site(project_root):

@@ -232,3 +232,20 @@ def test_failed_render_keeps_previous_site(tmp_path):
         render_site(root)
     assert html_of(root, "index.qmd") == before
     assert not (root / "._site.previous").exists()
+
+
+def folder_bytes(folder):
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_failed_render_keeps_previous_report(tmp_path):
+    root = copy_site_sources(tmp_path / "root")
+    build_site(root, "fake", results_dir=make_results(root))
+    generated = folder_bytes(root / "report" / "_generated")
+
+    fewer = make_results(tmp_path / "fewer", methods=("kan_numeric", "pysr_direct"))
+    with (root / "_quarto.yml").open("a", encoding="utf-8") as stream:
+        stream.write("project: [\n")
+    with pytest.raises(RenderError):
+        build_site(root, "fake", results_dir=fewer)
+    assert folder_bytes(root / "report" / "_generated") == generated
