@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.errors import DataError
+from bench.errors import DataError, NoResultsError
 from bench.reporting import write_report
 from bench.reporting.results import load_results
 from bench.reporting.speed import speed_section
@@ -157,6 +157,13 @@ def test_runs_csv_without_finished_at(results):
         writer.writerows(rows)
     assert "finished_at" not in load_results(results).runs.columns
 
+
+def test_header_only_runs_csv_guesses_no_profile(results):
+    path = results / "runs.csv"
+    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    with pytest.raises(NoResultsError, match=r"runs\.csv lists no runs\. Pass the folder a bench wrote") as caught:
+        load_results(results)
+    assert "--profile fake" not in str(caught.value)
 
 # Unreadable inputs and outputs: one line, exit code 2, nothing written.
 

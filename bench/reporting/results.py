@@ -308,6 +308,9 @@ def load_results(results_dir):
 
     runs = read_runs(results_dir / "runs.csv")
     if runs.empty:
+        if profile not in PROFILES:
+            raise NoResultsError(f"{results_dir / 'runs.csv'} lists no runs. Pass the folder a bench wrote "
+                                 "(results/<profile> by default) or run the bench first.")
         raise NoResultsError(
             f"{results_dir / 'runs.csv'} has no runs for profile {profile!r}. Run `{bench_command(profile)}` first."
         )
@@ -502,8 +505,8 @@ def check_runs_against_records(results):
             if not _same_cell(column, found, expected):
                 raise DataError(
                     f"{path}: the {column} of run {key} is {_shown(found, column)}, but its record "
-                    f"{results.record_path(key)} has {_shown(expected, column)}, so runs.csv was changed after "
-                    f"the bench wrote it. {_rewrite_runs_advice(results)}"
+                    f"{results.record_path(key)} has {_shown(expected, column)}, so runs.csv or the record was "
+                    f"changed after the bench wrote them. {_rewrite_runs_advice(results)}"
                 )
         _check_repetition(results, row)
 
