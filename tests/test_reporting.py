@@ -684,6 +684,32 @@ def test_answer_singular_counts():
         assert wrong not in answer
 
 
+def reference_only_runs(competitor_status=None):
+    methods, status = ["floor_mean", "ceiling_nls"], ["ok", "ok"]
+    if competitor_status:
+        methods.append("operon_direct")
+        status.append(competitor_status)
+    ok = [value == "ok" for value in status]
+    return pd.DataFrame({
+        "method": methods,
+        "status": status,
+        "reason": ["" if good else "crashed" for good in ok],
+        "mse_test": [1.0, 1e-20, np.nan][:len(methods)],
+        "r2_test": [0.0, 1.0, np.nan][:len(methods)],
+        "formula_size": [np.nan, 20.0, np.nan][:len(methods)],
+    })
+
+
+def test_answer_only_reference_rows_ran():
+    answer = answer_of(reference_only_runs(), 1)
+    assert "only the reference rows ran, so there is no result to compare." in answer
+    assert "no method other than" not in answer
+
+
+def test_answer_competitors_failed():
+    answer = answer_of(reference_only_runs("failed"), 1)
+    assert "no method other than the reference rows finished an ok run" in answer
+
 def test_answer_plural_counts():
     runs = pd.DataFrame({
         "method": ["kan_numeric"] * 2 + ["kan_symbolic"] * 2 + ["floor_mean", "floor_linear"],

@@ -71,7 +71,7 @@ def downloads_section(files, prefix):
     """
     descriptions = {
         "runs.csv": "one row per run: method, noise level, repetition, seed, status, reason, metrics, seconds and formula",
-        PARQUET: "the same table in Parquet, with numeric columns typed",
+        PARQUET: "the same runs in Parquet, sorted by method, noise level and repetition, with numeric columns typed",
         "manifest.json": "the configuration, versions, machine and git commit of the bench",
         CONFIG_FILE: "the configuration as TOML, for `--config`",
         ARCHIVE: "runs.csv, manifest.json, config.toml and every record, in one ZIP archive",

@@ -35,7 +35,10 @@ def answer_paragraph(results):
     means = _mean_test_errors(runs)
     references = [method for method in means if is_reference(method)]
     means = {method: value for method, value in means.items() if method not in references}
-    if not means:
+    competitors_ran = not runs[~runs["method"].map(is_reference)].empty
+    if not means and references and not competitors_ran:
+        sentences[0] += " only the reference rows ran, so there is no result to compare."
+    elif not means:
         others = " other than the reference rows" if references else ""
         sentences[0] += f" no method{others} finished an ok run, so there is no result to compare."
     else:

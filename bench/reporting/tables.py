@@ -16,7 +16,7 @@ from bench.reporting.markdown import (
     pipe_table,
 )
 from bench.methods.base import CHOSEN_HERE, PACKAGE_DEFAULTS, REFERENCE
-from bench.reporting.results import STATUSES, bench_command, is_reference, ordered_methods, settings_label
+from bench.reporting.results import STATUSES, is_reference, ordered_methods, settings_label
 from bench.reporting.statistics import CONFIDENCE, summarize
 
 CONFIDENCE_LABEL = f"{CONFIDENCE:.0%} CI"
@@ -155,7 +155,7 @@ def unrun_methods_note(results):
     return (
         f"\nThe configuration also lists {names}, but no run of {pronoun} with {possessive} current settings "
         f"is stored, so {verb} left out of every table. "
-        f"`{bench_command(results.manifest['profile'])}` computes the missing runs.\n"
+        f"`{results.rerun_command()}` computes the missing runs.\n"
     )
 
 
@@ -175,7 +175,7 @@ def missing_runs_note(results):
     return (
         f"\nThe configuration asks for {counted(repetitions, 'repetition')} of each method, but runs.csv lists fewer "
         f"for {', '.join(short)}, so their statistics cover only the runs listed. "
-        f"`{bench_command(results.manifest['profile'])}` computes the missing runs.\n"
+        f"`{results.rerun_command()}` computes the missing runs.\n"
     )
 
 
