@@ -1141,6 +1141,11 @@ def test_bundle_index_profile_mismatch_rejected(bundle_copy, tmp_path):
     with pytest.raises(DataError, match=r"bundle\.json names profile 'quick', but its manifest\.json names 'fake'"):
         write_report(bundle_copy, tmp_path / "out")
 
+def test_bundle_without_index_named(bundle_copy, tmp_path):
+    (bundle_copy / "bundle.json").unlink()
+    with pytest.raises(DataError, match=r"looks like a published bundle, but its bundle\.json is missing"):
+        write_report(bundle_copy, tmp_path / "out")
+
 def test_bundle_missing_figure_raises(bundle_copy, tmp_path):
     (bundle_copy / "figures" / "zoom.svg").unlink()
     with pytest.raises(DataError, match=r"figures/zoom\.svg changed or went missing"):

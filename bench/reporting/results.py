@@ -63,6 +63,8 @@ MAX_SHOWN_COLUMNS = 20
 STATUSES = ("ok", "failed", "unavailable")
 # The file that marks a folder as a published bundle rather than a results folder.
 BUNDLE_INDEX = "bundle.json"
+# The figure index that only a published bundle has: a results folder has prediction arrays instead.
+BUNDLE_FIGURES_INDEX = Path("figures") / "figures.json"
 # The folder of the bench's results and the folder of every profile's published bundle, relative to the
 # project root, as `python -m bench run` and `python -m bench publish` write them.
 RESULTS_ROOT = Path("results")
@@ -292,6 +294,9 @@ def load_results(results_dir):
     results_dir = Path(results_dir)
     profile = results_dir.name
     is_bundle = (results_dir / BUNDLE_INDEX).is_file()
+    if not is_bundle and (results_dir / BUNDLE_FIGURES_INDEX).is_file() and not (results_dir / "arrays").is_dir():
+        raise DataError(f"{results_dir} looks like a published bundle, but its {BUNDLE_INDEX} is missing. Restore it "
+                        f"with git, or export the bundle again with `{publish_command(profile)}`.")
     index = verify_bundle(results_dir) if is_bundle else None
     for name in ("runs.csv", "manifest.json"):
         if not (results_dir / name).is_file():
