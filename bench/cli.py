@@ -325,6 +325,9 @@ def main(argv=None):
         print(f"bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("bench: interrupted. Runs that finished are stored, and the same command run again reuses them.",
-              file=sys.stderr)
+        if args.command == "run":
+            print("bench: interrupted. Runs that finished are stored, and the same command run again reuses them.",
+                  file=sys.stderr)
+        else:
+            print(f"bench: {args.command} interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,6 +3,7 @@
 import csv
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -112,13 +113,16 @@ def test_non_numeric_cell_rejected(results, tmp_path, cell):
         write_report(results, tmp_path / "out")
 
 
-def test_edited_runs_csv_advises_stored_command(results, tmp_path):
+@pytest.mark.parametrize("option", ["--results-dir elsewhere", "--results-dir=elsewhere"])
+def test_edited_runs_csv_advises_stored_command(results, tmp_path, option):
+    # The bench wrote the results into "elsewhere", and they were moved since, so the advice names where they are.
     manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
-    manifest["command"] = "python -m bench run --profile fake --results-dir elsewhere"
+    manifest["command"] = f"python -m bench run --profile fake --config my.toml {option}"
     (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     edit_runs_csv(results, fake_key("kan_numeric", 1), r2_test="0.5")
-    with pytest.raises(DataError, match=r"`nox -s bench -- --profile fake --results-dir elsewhere` again to "
-                                        r"rewrite runs\.csv from the records"):
+    moved = option.replace("elsewhere", str(results))
+    with pytest.raises(DataError, match=re.escape(f"`nox -s bench -- --profile fake --config my.toml {moved}` again "
+                                                  "to rewrite runs.csv from the records")):
         write_report(results, tmp_path / "out")
 
 

@@ -822,7 +822,9 @@ def test_answer_flags_overlap_and_no_fit():
     })
     means = {"operon_direct": (0.95, 0.1, 3), "operon_distilled": (0.933, 0.1, 3), "kan_numeric": (0.0011, 0.99, 3)}
     sentences = _overlap_sentences(runs, "operon_distilled", means)
-    assert sentences == ["Its 95% interval of the mean test MSE overlaps that of `operon_direct`, so these seeds do not rank them."]
+    assert sentences == ["Its 95% interval of the mean test MSE overlaps that of `operon_direct`, so the means alone do "
+                         "not rank them; the comparison of methods in pairs on the Results page resamples the runs of "
+                         "each seed together."]
     assert _overlap_sentences(runs, "kan_numeric", means) == []
 
 
@@ -1059,8 +1061,9 @@ def test_missing_record_advises_stored_command(results, tmp_path):
     manifest["command"] = "python -m bench run --profile fake --results-dir elsewhere --config tiny.toml"
     (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     (results / "records" / f"{fake_key('pysr_direct', 1)}.json").unlink()
-    with pytest.raises(DataError, match=r"Run `nox -s bench -- --profile fake --results-dir elsewhere --config "
-                                        r"tiny\.toml` to store it again"):
+    # The results were moved from "elsewhere", so the advice names the folder they are in now.
+    expected = f"Run `nox -s bench -- --profile fake --results-dir {results} --config tiny.toml` to store it again"
+    with pytest.raises(DataError, match=re.escape(expected)):
         write_report(results, tmp_path / "out")
 
 

@@ -113,7 +113,7 @@ def _with_interval(summary, formatter):
 
 
 def _overlap_sentences(runs, best, means):
-    """Say which methods' 95% intervals of the test MSE overlap the lowest one's, so that the seeds do not rank them."""
+    """Say which methods' 95% intervals of the mean test MSE overlap the lowest one's, which the means alone cannot rank."""
     intervals = {}
     for method in means:
         ok = runs[(runs["method"] == method) & (runs["status"] == "ok")]
@@ -127,7 +127,9 @@ def _overlap_sentences(runs, best, means):
     if not overlapping:
         return []
     names = ", ".join(code(method) for method in overlapping)
-    return [f"Its 95% interval of the mean test MSE overlaps that of {names}, so these seeds do not rank them."]
+    # Paired runs can still rank two methods whose intervals overlap, so the sentence points to the paired test.
+    return [f"Its 95% interval of the mean test MSE overlaps that of {names}, so the means alone do not rank them; "
+            "the comparison of methods in pairs on the Results page resamples the runs of each seed together."]
 
 
 def _symbolic_sentences(runs, means):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -179,8 +180,22 @@ class StoredResults:
         command = self.manifest.get("command")
         prefix = "python -m bench run"
         if isinstance(command, str) and (command == prefix or command.startswith(prefix + " ")):
-            return f"nox -s bench -- {command[len(prefix):].strip()}".rstrip()
+            options = self._with_this_folder(command[len(prefix):].strip())
+            return f"nox -s bench -- {options}".rstrip()
         return bench_command(self.profile)
+
+    def _with_this_folder(self, options):
+        """Return the bench options ``options`` with any --results-dir pointing at this folder, wherever it was moved."""
+        try:
+            words = shlex.split(options)
+        except ValueError:
+            return options
+        for index, word in enumerate(words):
+            if word == "--results-dir" and index + 1 < len(words):
+                words[index + 1] = str(self.directory)
+            elif word.startswith("--results-dir="):
+                words[index] = f"--results-dir={self.directory}"
+        return shlex.join(words)
 
     def predictions(self, key):
         """Return the stored predictions of the run with cache key ``key`` on every sample of the grid.
