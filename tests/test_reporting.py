@@ -904,6 +904,21 @@ def test_config_toml_round_trips(report, stored_results):
     assert f"```toml\n{text}```" in read(report, "config.md")
 
 
+def test_config_toml_lists_stored_methods(results, tmp_path):
+    # A bench with --methods stored only some of the configured methods.
+    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    manifest["config"]["run"]["methods"] = ["kan_numeric", "operon_direct"]
+    (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    out = tmp_path / "report" / "_generated"
+    write_report(results, out)
+    text = read(out / "downloads", "config.toml")
+    assert tomllib.loads(text)["run"]["methods"] == ["kan_numeric", "kan_symbolic", "pysr_direct"]
+    assert "# run.methods lists the methods with stored runs; the bench's configuration listed kan_numeric, " \
+           "operon_direct.\n" in text
+    rest = tomllib.loads(text)
+    rest["run"]["methods"] = manifest["config"]["run"]["methods"]
+    assert rest == manifest["config"]
+
 def test_toml_writer_quotes_and_rejects():
     assert tomllib.loads(dumps({"a b": {"c": [1.5, "x\"y"], "d": True}})) == {"a b": {"c": [1.5, 'x"y'], "d": True}}
     with pytest.raises(TypeError, match="a.b = None"):

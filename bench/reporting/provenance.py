@@ -1,10 +1,11 @@
 """The Reproduce page: commands, configuration, versions, machine, date and commit of a stored profile."""
 
+import copy
 from collections import Counter
 
 from bench.reporting import tomlwriter
 from bench.reporting.markdown import code, escape, pipe_table
-from bench.reporting.results import render_command
+from bench.reporting.results import ordered_methods, render_command
 
 NOT_RECORDED = "not recorded"
 # provenance.git_commit appends this to the commit when the working tree had uncommitted changes.
@@ -20,12 +21,24 @@ def commit_of(results):
 
 
 def config_toml(results):
-    """Return the configuration stored in manifest.json as TOML that ``--config`` accepts."""
+    """Return the configuration stored in manifest.json as TOML that ``--config`` accepts.
+
+    Its run.methods lists the methods that have stored runs, so that the
+    file reruns those: a bench run with --methods computes only some of the
+    configured methods, and one may also add others.
+    """
     header = (
         f"# The configuration of profile {results.profile!r} as stored with its results in manifest.json.\n"
         "# Passed with --config, it overrides every value of the profile.\n"
     )
-    return header + tomlwriter.dumps(results.manifest.get("config", {}))
+    config = copy.deepcopy(results.manifest.get("config", {}))
+    configured = config.get("run", {}).get("methods")
+    stored = ordered_methods(sorted(set(results.runs["method"])))
+    if isinstance(configured, list) and stored and set(stored) != set(configured):
+        config["run"]["methods"] = stored
+        header += (f"# run.methods lists the methods with stored runs; the bench's configuration listed "
+                   f"{', '.join(configured)}.\n")
+    return header + tomlwriter.dumps(config)
 
 
 def commands_section(results, repository_url, config_link):
