@@ -5,11 +5,14 @@ exit with code 2; a bench in which some run failed exits with code 1.
 """
 
 import argparse
+import contextlib
 import difflib
 import logging
 import shlex
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from bench import config as config_module
@@ -320,7 +323,8 @@ def main(argv=None):
     if not args.verbose:
         logging.getLogger("bench.methods.kan").setLevel(logging.INFO)
     try:
-        return COMMANDS[args.command](args)
+        with _sigterm_as_interrupt():
+            return COMMANDS[args.command](args)
     except BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -331,3 +335,23 @@ def main(argv=None):
         else:
             print(f"bench: {args.command} interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Handle SIGTERM as Ctrl-C for a block, so that a bench stopped by a scheduler or `timeout` stops its workers too.
+
+    Signal handlers belong to the main thread, so in any other thread the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

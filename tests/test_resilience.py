@@ -173,10 +173,11 @@ def pool_bench(tmp_path):
 
 
 @pytest.mark.slow
-def test_interrupt_stops_pool_workers(tmp_path, pool_bench):
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_pool_workers(tmp_path, pool_bench, signal_number):
     process, children = pool_bench
     assert children
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal_number)
     assert process.wait(timeout=15) == 130
     text = (tmp_path / "stderr.txt").read_text()
     assert "bench: interrupted. Runs that finished are stored" in text
