@@ -158,9 +158,9 @@ def _signal_configs(args, overrides):
     # Checked as given first, so that a bad value is reported before anything is put over it.
     configured = config_module.load_config(args.profile, overrides)
     if args.expression is not None:
-        given = (overrides or {}).get("signal", {}).get("name")
-        if given in signals.SUITE:
-            raise UsageError(f"signal.name = \"{given}\" in --config names a built-in signal, but --expression "
+        config_name = (overrides or {}).get("signal", {}).get("name")
+        if config_name in signals.SUITE:
+            raise UsageError(f"signal.name = \"{config_name}\" in --config names a built-in signal, but --expression "
                              "gives a formula of its own. Choose a new name, or leave signal.name out to use 'custom'.")
         name = configured["signal"]["name"] if configured["signal"]["name"] not in signals.SUITE else "custom"
         overrides = config_module.merge_overrides(overrides, {"signal": {"name": name, "expression": args.expression}})

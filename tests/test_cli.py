@@ -67,6 +67,7 @@ def test_publish_rejects_other_profile(tmp_path):
     assert f"{results} contains results of profile 'fake', not 'quick'" in result.stderr
     assert not (tmp_path / "published").exists()
 
+
 def test_profiles_listed(tmp_path):
     result = run_cli("profiles", cwd=tmp_path)
     assert result.returncode == 0

@@ -162,7 +162,7 @@ def test_runs_csv_without_finished_at(results):
     assert "finished_at" not in load_results(results).runs.columns
 
 
-def test_header_only_runs_csv_guesses_no_profile(results):
+def test_empty_run_table_unknown_profile(results):
     path = results / "runs.csv"
     path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     with pytest.raises(NoResultsError, match=r"runs\.csv lists no runs\. Pass the folder a bench wrote") as caught:

@@ -571,6 +571,7 @@ def test_failed_run_without_metrics_accepted(stored_results):
     assert not failed.empty
     assert failed["mse_test"].isna().all()
 
+
 def test_record_invalid_json_gives_advice(results, tmp_path):
     key = fake_key("kan_symbolic", 0)
     (results / "records" / f"{key}.json").write_text("{not json", encoding="utf-8")
@@ -709,6 +710,7 @@ def test_answer_only_reference_rows_ran():
 def test_answer_competitors_failed():
     answer = answer_of(reference_only_runs("failed"), 1)
     assert "no method other than the reference rows finished an ok run" in answer
+
 
 def test_answer_plural_counts():
     runs = pd.DataFrame({
@@ -918,6 +920,7 @@ def test_config_toml_lists_stored_methods(results, tmp_path):
     rest = tomllib.loads(text)
     rest["run"]["methods"] = manifest["config"]["run"]["methods"]
     assert rest == manifest["config"]
+
 
 def test_toml_writer_quotes_and_rejects():
     assert tomllib.loads(dumps({"a b": {"c": [1.5, "x\"y"], "d": True}})) == {"a b": {"c": [1.5, 'x"y'], "d": True}}
@@ -1159,10 +1162,12 @@ def test_bundle_index_profile_mismatch_rejected(bundle_copy, tmp_path):
     with pytest.raises(DataError, match=r"bundle\.json names profile 'quick', but its manifest\.json names 'fake'"):
         write_report(bundle_copy, tmp_path / "out")
 
+
 def test_bundle_without_index_named(bundle_copy, tmp_path):
     (bundle_copy / "bundle.json").unlink()
     with pytest.raises(DataError, match=r"looks like a published bundle, but its bundle\.json is missing"):
         write_report(bundle_copy, tmp_path / "out")
+
 
 def test_bundle_missing_figure_raises(bundle_copy, tmp_path):
     (bundle_copy / "figures" / "zoom.svg").unlink()
@@ -1214,8 +1219,10 @@ def test_run_beyond_manifest_repetitions_rejected(results, tmp_path):
     with pytest.raises(DataError, match=r"manifest\.json asks for 1 repetition, but run \w+ is repetition 1\."):
         write_report(results, tmp_path / "out")
 
+
 def test_no_missing_rows_note_for_full_table(stored_results):
     assert missing_runs_note(load_results(stored_results)) == ""
+
 
 def test_no_note_when_every_configured_method_ran(stored_results):
     assert unrun_methods_note(load_results(stored_results)) == ""

@@ -159,7 +159,7 @@ def wait_gone(pids, timeout):
 
 @pytest.fixture
 def pool_bench(tmp_path):
-    """A bench of POOL_TOML with both workers busy; it and its workers are killed after the test if still there."""
+    """Yield a bench of POOL_TOML with both workers busy. The test's end kills it and its workers if they still run."""
     process = start_pool_bench(tmp_path)
     children = []
     try:

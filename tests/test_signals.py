@@ -113,7 +113,7 @@ def test_formula_constant_on_samples_rejected():
 
 
 @pytest.mark.parametrize("expression", ["sin(x)**2 + cos(x)**2", "1 + 1e-15*x"])
-def test_formula_constant_up_to_rounding_rejected(expression):
+def test_near_constant_formula_rejected(expression):
     with pytest.raises(ConfigError, match=r"differ by at most .*, less than 1e-12 of its largest magnitude 1.*"
                                           r"rounding errors would decide R²"):
         signals.load_signal(_config("custom", expression))
