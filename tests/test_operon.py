@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from bench import formulas
 from bench.methods import selection
@@ -33,9 +34,10 @@ def test_features_are_x_and_square():
     assert np.array_equal(features([1.0, -2.0]), np.array([[1.0, 1.0], [-2.0, 4.0]]))
 
 
-def test_recovers_simple_sine():
+@pytest.mark.parametrize("factor", [1.0, 1e-12, 1e20])
+def test_recovers_simple_sine_at_any_scale(factor):
     x = np.linspace(-0.5, 0.5, 400)
-    y = 2.0 * np.sin(3.0 * x)
+    y = factor * (2.0 * np.sin(3.0 * x) + 0.5)
     settings = {"allowed_symbols": "add,sub,mul,sin,constant,variable", "population_size": 200, "generations": 30,
                 "max_evaluations": 100000, "max_length": 20, "n_threads": 1, "max_time_s": 60,
                 "model_selection": "accuracy"}
@@ -50,3 +52,13 @@ def test_formula_is_rule_pick_from_front(tiny_config):
     assert result.details["chosen_complexity"] == chosen["complexity"]
     assert chosen["formula"] == formulas.to_string(result.expression)
     assert [candidate["complexity"] for candidate in front] == sorted({c["complexity"] for c in front})
+
+
+def test_front_losses_are_in_target_units(tiny_config):
+    split, result = fit_once(tiny_config, 5)
+    front = result.details["front"]
+    chosen = front[selection.select(front, tiny_config["methods"]["operon"]["model_selection"])]
+    train_mse = np.mean((formulas.evaluate(result.expression, split.x_train) - split.y_train) ** 2)
+    # The engine's losses are single precision.
+    assert chosen["loss"] == pytest.approx(train_mse, rel=1e-4)
+    assert result.details["target_scale"] == pytest.approx(np.std(split.y_train))
