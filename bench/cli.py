@@ -201,6 +201,8 @@ def _command_report(args):
 
     config_module.load_config(args.profile)
     config_module.load_config(args.suite_profile)
+    if args.results_dir is not None:
+        _check_results_profile(args.results_dir, args.profile, "report")
     written = write_report(_results_dir(args), args.out, suite_profile=args.suite_profile)
     print(f"report: wrote {len(written)} files to {args.out}")
     return 0
@@ -213,6 +215,8 @@ def _command_render(args):
         raise UsageError(f"no _quarto.yml in {Path.cwd()}; run 'python -m bench render' from the project's root folder.")
     config_module.load_config(args.profile)
     config_module.load_config(args.suite_profile)
+    if args.results_dir is not None:
+        _check_results_profile(args.results_dir, args.profile, "render")
     source, renderer = build_site(Path.cwd(), args.profile, args.results_dir, args.suite_profile)
     print(f"render: site written to _site/ from {source} with {renderer}")
     return 0
@@ -223,7 +227,7 @@ def _command_publish(args):
 
     config_module.load_config(args.profile)
     results_dir = _results_dir(args)
-    _check_results_profile(results_dir, args.profile)
+    _check_results_profile(results_dir, args.profile, "publish")
     exported = export_bundle(results_dir, PUBLISHED_ROOT / args.profile)
     print(f"publish: wrote {len(exported.files)} files ({exported.size} bytes) to {exported.directory}")
     if exported.signals:
@@ -237,13 +241,13 @@ def _command_publish(args):
     return 0
 
 
-def _check_results_profile(results_dir, profile):
+def _check_results_profile(results_dir, profile, command):
     """Raise UsageError when the bench behind ``results_dir`` ran another profile than ``profile``."""
     from bench.reporting.results import load_results
 
     stored = load_results(results_dir).profile
     if stored != profile:
-        raise UsageError(f"{results_dir} contains results of profile '{stored}', not '{profile}'. Publish them with "
+        raise UsageError(f"{results_dir} contains results of profile '{stored}', not '{profile}'. Run {command} with "
                          f"--profile {stored}, or pass the results folder of profile '{profile}'.")
 
 

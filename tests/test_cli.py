@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from test_site_support import make_results
+from test_site_support import copy_site_sources, make_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +66,16 @@ def test_publish_rejects_other_profile(tmp_path):
     assert result.returncode == 2
     assert f"{results} contains results of profile 'fake', not 'quick'" in result.stderr
     assert not (tmp_path / "published").exists()
+
+
+def test_render_rejects_other_profile(tmp_path):
+    root = copy_site_sources(tmp_path / "site")
+    results = make_results(root)
+    result = run_cli("render", "--profile", "quick", "--results-dir", str(results), cwd=root)
+    assert result.returncode == 2
+    assert f"{results} contains results of profile 'fake', not 'quick'. Run render with --profile fake" in result.stderr
+    assert not (root / "_site").exists()
+    assert not (root / "report" / "_generated").exists()
 
 
 def test_profiles_listed(tmp_path):

@@ -172,6 +172,12 @@ def test_empty_run_table_unknown_profile(results):
 # Unreadable inputs and outputs: one line, exit code 2, nothing written.
 
 
+@pytest.fixture
+def quick_results(tmp_path):
+    """Fake results that name the quick profile, which the report command checks against --profile."""
+    return make_results(tmp_path, profile="quick")
+
+
 def report_cli(results, out, capsys):
     """Run `python -m bench report` on ``results`` in this process and return its exit code and stderr."""
     code = main(["report", "--profile", "quick", "--results-dir", str(results), "--out", str(out)])
@@ -220,9 +226,9 @@ def test_records_file_one_line(results, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_out_under_file_one_line(results, tmp_path, capsys):
+def test_out_under_file_one_line(quick_results, tmp_path, capsys):
     (tmp_path / "afile").write_text("mine", encoding="utf-8")
-    code, err = report_cli(results, tmp_path / "afile" / "sub", capsys)
+    code, err = report_cli(quick_results, tmp_path / "afile" / "sub", capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert f"--out {tmp_path / 'afile' / 'sub'} cannot be created because {tmp_path / 'afile'} is a file" in err
@@ -230,10 +236,19 @@ def test_out_under_file_one_line(results, tmp_path, capsys):
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs the Linux /proc file system")
-def test_out_in_proc_one_line(results, capsys):
-    code, err = report_cli(results, Path("/proc/kan-sr-bench-report"), capsys)
+def test_out_in_proc_one_line(quick_results, capsys):
+    code, err = report_cli(quick_results, Path("/proc/kan-sr-bench-report"), capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "cannot write the report to --out /proc/kan-sr-bench-report" in err
     assert "Pass a folder that can be created and written" in err
     assert not Path("/proc/kan-sr-bench-report").exists()
+
+
+def test_other_profile_results_one_line(results, tmp_path, capsys):
+    code, err = report_cli(results, tmp_path / "out", capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"{results} contains results of profile 'fake', not 'quick'" in err
+    assert "Run report with --profile fake" in err
+    assert not (tmp_path / "out").exists()

@@ -280,6 +280,23 @@ def test_publish_reports_dropped_signals(suite_project, tmp_path, caplog):
     assert any("removed the bundles of signals tone_slow" in record.message for record in caplog.records)
 
 
+def test_local_signal_keeps_published_others(suite_project, tmp_path):
+    root = copy_site_sources(tmp_path)
+    export_bundle(suite_project / "results" / "quick", root / "published" / "quick")
+    local = root / "results" / "quick" / "signals" / "tone_slow"
+    shutil.copytree(signal_folder(suite_project, "tone_slow"), local)
+    write_report(local, root / "report" / "_generated")
+
+    rows = table_cells(generated(root, "suite_signals.md"), "suite-signals")
+    names = [row[0].replace("\\", "") for row in rows]
+    assert names == [f"[{name}](signals/{name}.qmd)" for name in ("seed", "tone_slow", "sunspots")]
+    source = generated(root, "suite_source.md")
+    assert "read from the results folder `results/quick`" in source
+    assert "no finished bench of 2 signals (`seed`, `sunspots`), so they are read from the published bundle" in source
+    assert "published bundle `published/quick/signals/sunspots`" in generated(root, "signals", "sunspots", "banner.md")
+    assert "results folder `results/quick/signals/tone_slow`" in generated(root, "signals", "tone_slow", "banner.md")
+
+
 def test_publish_rejects_unfinished_signal(tmp_path):
     results = make_results(tmp_path, profile="quick")
     (results / "signals" / "chirp" / "records").mkdir(parents=True)

@@ -5,7 +5,8 @@ results folder itself and every other signal's in ``signals/<name>/``
 (``bench.signals.results_dir``); ``python -m bench publish`` keeps that
 layout in the bundle. The report reads ``results/<profile>/`` when a bench
 of the suite stored runs there, and the bundle ``published/<profile>/``
-otherwise. Each signal's page is the template ``_signal_template.qmd``
+otherwise. A signal with no finished bench in the results folder is read
+from the bundle, when the bundle has it. Each signal's page is the template ``_signal_template.qmd``
 with the signal's name put in, beside includes of its own.
 """
 
@@ -71,7 +72,9 @@ BUDGET_SETTINGS = (
 class SuiteSignal:
     """One signal folder of a suite: its results at the lowest noise level, or why there are none.
 
-    ``all_runs`` are every stored run, at every noise level.
+    ``all_runs`` are every stored run, at every noise level. ``from_bundle``
+    marks a signal read from the published bundle although the suite is read
+    from a results folder.
     """
 
     name: str
@@ -79,6 +82,7 @@ class SuiteSignal:
     results: StoredResults | None = None
     all_runs: StoredResults | None = None
     missing: str = ""
+    from_bundle: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,27 +106,52 @@ def find_suite(project_root, profile=SUITE_PROFILE):
     """Return the Suite of ``profile`` stored in the project at ``project_root``.
 
     ``results/<profile>`` serves when it or one of its signal folders has a
-    runs.csv, and the bundle ``published/<profile>`` otherwise. A signal
-    folder without a finished bench is listed with the reason. Raises
-    DataError when a stored file is malformed, as the other pages do.
+    runs.csv, and the bundle ``published/<profile>`` otherwise. When the
+    results folder serves, each signal that has no finished bench there is
+    read from the bundle if the bundle has it, so that a bench of one signal
+    does not hide the published others. A signal folder without a finished
+    bench is listed with the reason. Raises DataError when a stored file is
+    malformed, as the other pages do.
     """
     if project_root is None:
         return Suite(profile, missing="this report was written outside a Quarto project, so no suite was looked for")
     project_root = Path(project_root)
     local = project_root / RESULTS_ROOT / profile
     published = project_root / PUBLISHED_ROOT / profile
-    if (local / "runs.csv").is_file() or any((folder / "runs.csv").is_file() for _, folder in signal_folders(local)):
+    has_bundle = (published / BUNDLE_INDEX).is_file()
+    if any((folder / "runs.csv").is_file() for _, folder in _entries(local)):
         directory, is_bundle = local, False
-    elif (published / BUNDLE_INDEX).is_file():
+    elif has_bundle:
         directory, is_bundle = published, True
     else:
         return Suite(profile, missing=(f"neither {code((RESULTS_ROOT / profile / 'runs.csv').as_posix())} nor "
                                        f"{code((PUBLISHED_ROOT / profile / BUNDLE_INDEX).as_posix())} exists"))
 
-    entries = [(signals.DEFAULT_SIGNAL, directory), *signal_folders(directory)]
-    found = tuple(_read_signal(name, folder) for name, folder in entries)
+    found = [_read_signal(name, folder) for name, folder in _entries(directory)]
+    if not is_bundle and has_bundle:
+        found = _fill_from_bundle(found, published)
     logger.info("reading the suite of profile %r from %s: %d signal folders", profile, directory, len(found))
-    return Suite(profile, directory, _shown_path(directory, project_root), is_bundle, found)
+    return Suite(profile, directory, _shown_path(directory, project_root), is_bundle, tuple(found))
+
+
+def _entries(directory):
+    """Return (name, folder) for the seed signal and each signal folder of a results folder or bundle."""
+    return [(signals.DEFAULT_SIGNAL, Path(directory)), *signal_folders(directory)]
+
+
+def _fill_from_bundle(found, bundle):
+    """Return ``found`` with the bundle's copy of each signal that lacks results in ``found`` or is absent from it."""
+    by_name = {entry.name: entry for entry in found}
+    for name, folder in _entries(bundle):
+        entry = by_name.get(name)
+        if entry is not None and entry.results is not None:
+            continue
+        published = _read_signal(name, folder)
+        if published.results is not None:
+            by_name[name] = SuiteSignal(name, folder, published.results, published.all_runs, from_bundle=True)
+        elif entry is None:
+            by_name[name] = published
+    return list(by_name.values())
 
 
 def _read_signal(name, folder):
@@ -158,11 +187,7 @@ def build_suite(suite, prefix, template):
     pages = {}
     available = [entry for entry in suite.signals if entry.results is not None]
     for entry in available:
-        if entry.folder == suite.directory:
-            shown_path = suite.shown_path
-        else:
-            shown_path = f"{suite.shown_path}/{SIGNALS_FOLDER}/{entry.name}"
-        files = signal_page_files(entry.all_runs, entry.results, shown_path,
+        files = signal_page_files(entry.all_runs, entry.results, _signal_shown_path(suite, entry),
                                   noise_level_note(entry.all_runs, entry.results),
                                   f"../{prefix}/{SIGNALS_FOLDER}/{entry.name}/{FIGURES_FOLDER}")
         for relative, data in files.items():
@@ -180,6 +205,12 @@ def build_suite(suite, prefix, template):
         for name in ("suite_r2.md", "suite_mse.md"):
             contents[name] = "No signal of the suite has finished runs, so there is nothing to show here.\n"
     return contents, pages
+
+
+def _signal_shown_path(suite, entry):
+    """Return the folder of ``entry``'s runs as the pages show it, relative to the project."""
+    base = (PUBLISHED_ROOT / suite.profile).as_posix() if entry.from_bundle else suite.shown_path
+    return base if entry.name == signals.DEFAULT_SIGNAL else f"{base}/{SIGNALS_FOLDER}/{entry.name}"
 
 
 def suite_banner(suite):
@@ -218,6 +249,13 @@ def source_section(suite):
     kind = "the published bundle" if suite.is_bundle else "the results folder"
     parts = [f"This page shows the suite of profile {code(suite.profile)}, read from {kind} {code(suite.shown_path)}: "
              f"the seed signal's runs are there, and each other signal's in {code(SIGNALS_FOLDER + '/<name>/')}."]
+    borrowed = [entry.name for entry in suite.signals if entry.from_bundle]
+    if borrowed:
+        bundle = code((PUBLISHED_ROOT / suite.profile).as_posix())
+        parts[0] += (f" That folder has no finished bench of {counted(len(borrowed), 'signal')} "
+                     f"({', '.join(code(name) for name in borrowed)}), so {'it is' if len(borrowed) == 1 else 'they are'} read "
+                     f"from the published bundle "
+                     f"{bundle}.")
     config = next((entry.results.manifest.get("config", {}) for entry in suite.signals if entry.results), None)
     if config is not None:
         parts.append(budgets_section(suite.profile, config))
