@@ -1196,7 +1196,19 @@ def test_configured_method_without_runs_is_named(tmp_path):
     (results_dir / "manifest.json").write_text(json.dumps(manifest))
     note = unrun_methods_note(load_results(results_dir))
     assert "also lists `operon_direct`, but no run of it" in note
-    assert "nox -s bench -- --profile" in note
+    assert "nox -s bench -- --profile fake --methods operon_direct` computes the missing runs" in note
+
+
+def test_rerun_advice_replaces_methods_subset(tmp_path):
+    results_dir = make_results(tmp_path)
+    manifest = json.loads((results_dir / "manifest.json").read_text())
+    manifest["command"] = "python -m bench run --profile fake --methods floor_mean --config tiny.toml"
+    manifest["config"]["run"]["methods"].append("operon_direct")
+    (results_dir / "manifest.json").write_text(json.dumps(manifest))
+    results = load_results(results_dir)
+    note = unrun_methods_note(results)
+    assert "`nox -s bench -- --profile fake --config tiny.toml --methods operon_direct` computes" in note
+    assert results.rerun_command() == "nox -s bench -- --profile fake --config tiny.toml"
 
 
 def test_method_with_missing_rows_is_named(results, tmp_path):
@@ -1206,6 +1218,7 @@ def test_method_with_missing_rows_is_named(results, tmp_path):
     runs_csv.write_text("".join(line for line in lines if dropped not in line), encoding="utf-8")
     note = missing_runs_note(load_results(results))
     assert "asks for 2 repetitions of each method, but runs.csv lists fewer for `pysr_direct` (1 of 2)" in note
+    assert "`nox -s bench -- --profile fake --methods pysr_direct` computes the missing runs" in note
     assert "`kan_numeric`" not in note
     out = tmp_path / "report" / "_generated"
     write_report(results, out)

@@ -170,32 +170,45 @@ class StoredResults:
             return used["sampling_rate_hz"]
         return self.manifest["config"]["signal"]["sampling_rate_hz"]
 
-    def rerun_command(self):
+    def rerun_command(self, methods=None):
         """Return the nox command that stores these results again, with the options of the bench that wrote them.
 
         The manifest stores that bench's command line, such as ``python -m bench run --profile quick
-        --results-dir out``, so any --config and --results-dir are kept. Without one, the profile's
-        bench command is returned.
+        --results-dir out``, so any --config and --results-dir are kept. Its --methods is replaced by
+        ``methods`` when given, and dropped otherwise: a bench of a few methods cannot store the runs of
+        the others, and a bench of every method reuses each run it finds. Without a stored command, the
+        profile's bench command is returned.
         """
         command = self.manifest.get("command")
         prefix = "python -m bench run"
         if isinstance(command, str) and (command == prefix or command.startswith(prefix + " ")):
-            options = self._with_this_folder(command[len(prefix):].strip())
+            options = self._adapted_options(command[len(prefix):].strip(), methods)
             return f"nox -s bench -- {options}".rstrip()
-        return bench_command(self.profile)
+        suffix = f" --methods {','.join(methods)}" if methods else ""
+        return bench_command(self.profile) + suffix
 
-    def _with_this_folder(self, options):
-        """Return the bench options ``options`` with any --results-dir pointing at this folder, wherever it was moved."""
+    def _adapted_options(self, options, methods):
+        """Return the bench options ``options`` with --results-dir pointing at this folder and --methods set to ``methods``."""
         try:
             words = shlex.split(options)
         except ValueError:
             return options
+        adapted = []
+        skip = False
         for index, word in enumerate(words):
-            if word == "--results-dir" and index + 1 < len(words):
-                words[index + 1] = str(self.directory)
+            if skip:
+                skip = False
+            elif word in ("--results-dir", "--methods") and index + 1 < len(words):
+                skip = True
+                if word == "--results-dir":
+                    adapted += [word, str(self.directory)]
             elif word.startswith("--results-dir="):
-                words[index] = f"--results-dir={self.directory}"
-        return shlex.join(words)
+                adapted.append(f"--results-dir={self.directory}")
+            elif not word.startswith("--methods="):
+                adapted.append(word)
+        if methods:
+            adapted += ["--methods", ",".join(methods)]
+        return shlex.join(adapted)
 
     def predictions(self, key):
         """Return the stored predictions of the run with cache key ``key`` on every sample of the grid.

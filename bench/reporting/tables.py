@@ -155,7 +155,7 @@ def unrun_methods_note(results):
     return (
         f"\nThe configuration also lists {names}, but no run of {pronoun} with {possessive} current settings "
         f"is stored, so {verb} left out of every table. "
-        f"`{results.rerun_command()}` computes the missing runs.\n"
+        f"`{results.rerun_command(missing)}` computes the missing runs.\n"
     )
 
 
@@ -168,14 +168,14 @@ def missing_runs_note(results):
     """
     repetitions = results.manifest["config"]["run"]["repetitions"]
     counts = results.runs.groupby("method")["repetition"].nunique()
-    short = [f"{code(method)} ({counts[method]} of {repetitions})" for method in ordered_methods(list(counts.index))
-             if counts[method] < repetitions]
+    methods = [method for method in ordered_methods(list(counts.index)) if counts[method] < repetitions]
+    short = [f"{code(method)} ({counts[method]} of {repetitions})" for method in methods]
     if not short:
         return ""
     return (
         f"\nThe configuration asks for {counted(repetitions, 'repetition')} of each method, but runs.csv lists fewer "
         f"for {', '.join(short)}, so their statistics cover only the runs listed. "
-        f"`{results.rerun_command()}` computes the missing runs.\n"
+        f"`{results.rerun_command(methods)}` computes the missing runs.\n"
     )
 
 
