@@ -234,10 +234,10 @@ def _command_publish(args):
         noun = "signal" if len(exported.signals) == 1 else "signals"
         print(f"publish: with the bundles of {len(exported.signals)} other {noun} of the suite in "
               f"{exported.directory / 'signals'}: {', '.join(exported.signals)}")
-    if exported.dropped_signals:
-        print(f"publish: removed the earlier bundles of {len(exported.dropped_signals)} signal(s) that "
-              f"{_results_dir(args)} has no runs of: {', '.join(exported.dropped_signals)}. Restore them with git, or "
-              f"run `nox -s bench -- --profile {args.profile} --signals {','.join(exported.dropped_signals)}` and publish again.")
+    if exported.kept_signals:
+        noun = "signal" if len(exported.kept_signals) == 1 else "signals"
+        print(f"publish: kept the earlier bundles of {len(exported.kept_signals)} {noun} that {results_dir} has no "
+              f"runs of: {', '.join(exported.kept_signals)}")
     return 0
 
 

@@ -266,18 +266,35 @@ def test_publish_exports_signal_bundles(suite_project, tmp_path, caplog):
     assert "read from the published bundle `published/quick`" in generated(clone, "suite_source.md")
 
 
-def test_publish_reports_dropped_signals(suite_project, tmp_path, caplog):
+def test_publish_keeps_other_signal_bundles(suite_project, tmp_path, caplog):
     bundle = tmp_path / "bundle"
     export_bundle(suite_project / "results" / "quick", bundle)
+    earlier = {path.relative_to(bundle): path.read_bytes()
+               for path in (bundle / "signals" / "tone_slow").rglob("*") if path.is_file()}
     fewer = tmp_path / "fewer"
     shutil.copytree(suite_project / "results" / "quick", fewer)
     shutil.rmtree(fewer / "signals" / "tone_slow")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         exported = export_bundle(fewer, bundle)
-    assert exported.dropped_signals == ("tone_slow",)
+    assert exported.kept_signals == ("tone_slow",)
     assert exported.signals == ("sunspots",)
-    assert not (bundle / "signals" / "tone_slow").exists()
-    assert any("removed the bundles of signals tone_slow" in record.message for record in caplog.records)
+    kept = {path.relative_to(bundle): path.read_bytes()
+            for path in (bundle / "signals" / "tone_slow").rglob("*") if path.is_file()}
+    assert kept == earlier
+    assert load_results(bundle / "signals" / "tone_slow").is_bundle
+    assert any("kept the earlier bundles of signals tone_slow" in record.message for record in caplog.records)
+
+
+def test_publish_rejects_damaged_kept_bundle(suite_project, tmp_path):
+    bundle = tmp_path / "bundle"
+    export_bundle(suite_project / "results" / "quick", bundle)
+    (bundle / "signals" / "tone_slow" / "runs.csv").write_text("edited", encoding="utf-8")
+    fewer = tmp_path / "fewer"
+    shutil.copytree(suite_project / "results" / "quick", fewer)
+    shutil.rmtree(fewer / "signals" / "tone_slow")
+    with pytest.raises(DataError, match=r"tone_slow"):
+        export_bundle(fewer, bundle)
+    assert (bundle / "signals" / "tone_slow" / "runs.csv").read_text(encoding="utf-8") == "edited"
 
 
 def test_local_signal_keeps_published_others(suite_project, tmp_path):

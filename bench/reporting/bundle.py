@@ -50,15 +50,15 @@ BUNDLE_FORMAT = 1
 class ExportedBundle:
     """The result of an export: the bundle folder, its files, their total size in bytes and the suite signals in it.
 
-    ``dropped_signals`` are the signals whose bundles the earlier bundle had and this one does not, because the
-    results folder has no runs of them.
+    ``kept_signals`` are the signals whose bundles the earlier bundle had and the results folder has no runs
+    of: their bundles are copied over unchanged.
     """
 
     directory: Path
     files: tuple
     size: int
     signals: tuple = ()
-    dropped_signals: tuple = ()
+    kept_signals: tuple = ()
 
 
 def export_bundle(results_dir, bundle_dir):
@@ -75,6 +75,9 @@ def export_bundle(results_dir, bundle_dir):
     The other signals of a suite, in ``results_dir``/signals/<name>/, are
     exported too, each into a bundle of its own at the same place in
     ``bundle_dir``. Raises DataError when one of them has no finished bench.
+    The earlier bundle's signals that ``results_dir`` has no runs of are
+    kept as they were, after their checksums are verified, so a bench of a
+    few signals does not remove the others from the published suite.
     """
     results_dir, bundle_dir = Path(results_dir), Path(bundle_dir)
     results = load_results(results_dir)
@@ -90,16 +93,31 @@ def export_bundle(results_dir, bundle_dir):
         for relative, data in bundle_files(_load_signal_results(name, folder, results.profile)).items():
             files[f"{SIGNALS_FOLDER}/{name}/{relative}"] = data
         names.append(name)
-    dropped = tuple(name for name, _ in signal_folders(bundle_dir) if name not in names)
+    kept_names = tuple(name for name, _ in signal_folders(bundle_dir) if name not in names)
+    for name in kept_names:
+        files.update(_earlier_signal_files(bundle_dir, name))
     _replace_folder(bundle_dir, files)
     size = sum(len(data) for data in files.values())
     logger.info("exported %d files (%d bytes) of profile %r, with %d other signals, to %s", len(files), size,
                 results.profile, len(names), bundle_dir)
-    if dropped:
-        logger.warning("removed the bundles of signals %s from %s: %s has no runs of them", ", ".join(dropped),
-                       bundle_dir, results_dir)
+    if kept_names:
+        logger.info("kept the earlier bundles of signals %s in %s: %s has no runs of them", ", ".join(kept_names),
+                    bundle_dir, results_dir)
     return ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)), size=size, signals=tuple(names),
-                          dropped_signals=dropped)
+                          kept_signals=kept_names)
+
+
+def _earlier_signal_files(bundle_dir, name):
+    """Return the files of signal ``name``'s bundle in ``bundle_dir``, keyed by path in ``bundle_dir``.
+
+    ``load_results`` verifies the files against the bundle's index first, so
+    a damaged bundle raises DataError instead of being published again.
+    """
+    folder = bundle_dir / SIGNALS_FOLDER / name
+    load_results(folder)
+    index = json.loads((folder / BUNDLE_INDEX).read_bytes())
+    relatives = [*index["files"], BUNDLE_INDEX]
+    return {f"{SIGNALS_FOLDER}/{name}/{relative}": (folder / relative).read_bytes() for relative in relatives}
 
 
 def _load_signal_results(name, folder, profile):

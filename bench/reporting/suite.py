@@ -270,7 +270,8 @@ def budgets_section(profile, config):
     parts = [table, ": The budgets of the suite, from the manifest of its first signal, and those of the default profile."]
     if profile == SUITE_PROFILE:
         parts.append(
-            f"The {code(profile)} profile's budgets are tiny: far fewer samples, a smaller KAN with far fewer training "
+            f"The {code(profile)} profile's budgets are tiny: far fewer samples, KAN grids of "
+            f"{_setting(config, ('methods', 'kan', 'grids'))} intervals with far fewer training "
             "steps, and short searches for the symbolic regression engines. They keep a suite of every signal to "
             "minutes on a small machine, so the numbers below are indicative only. A method that fails or fits "
             "poorly here may do better with the default profile's budgets."
