@@ -16,6 +16,7 @@ import pytest
 import sympy
 
 from bench import config as config_module
+from bench import runner, signals
 from bench.errors import BenchError, DataError, NoResultsError
 from bench.reporting import export_bundle, write_report
 from bench.reporting.citation import bibtex_entry, read_citation
@@ -860,10 +861,14 @@ def test_settings_from_manifest(report):
 
 
 def test_settings_record_mismatch_listed(results, tmp_path):
-    resave_record(results, fake_key("kan_numeric", 1), settings={"width": [1, 9, 1]})
+    # A record's settings are part of its key, so only an edited manifest can disagree with them.
+    path = results / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["config"]["methods"]["kan"]["width"] = [1, 9, 1]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
     out = tmp_path / "out"
     write_report(results, out)
-    assert "other settings than the configuration above: `kan_numeric` repetition 1" in read(out, "settings.md")
+    assert "other settings than the configuration above: `kan_numeric` repetition 0" in read(out, "settings.md")
 
 
 # Reproduce page.
@@ -1223,6 +1228,47 @@ def test_method_with_missing_rows_is_named(results, tmp_path):
     out = tmp_path / "report" / "_generated"
     write_report(results, out)
     assert note.strip() in read(out, "headline.md")
+
+
+def test_record_with_edited_settings_rejected(results, tmp_path):
+    key = fake_key("kan_numeric", 1)
+    resave_record(results, key, settings={"width": [1, 9, 1]})
+    with pytest.raises(DataError, match=rf"records/{key}\.json does not follow from the configuration in "):
+        write_report(results, tmp_path / "out")
+
+
+@pytest.mark.parametrize(("section", "name", "value"), [("split", "test_fraction", 0.5), ("split", "data_seed", 7)])
+def test_manifest_with_edited_split_rejected(results, tmp_path, section, name, value):
+    path = results / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["config"][section][name] = value
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(DataError, match=r"manifest\.json was edited or comes from another bench\. Run `nox -s bench"):
+        write_report(results, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("profile", ["../../bogus", "Default", "quick; rm -rf ~"])
+def test_manifest_with_bad_profile_rejected(results, tmp_path, profile):
+    path = results / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["profile"] = profile
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(DataError, match=r"which is not a profile name"):
+        write_report(results, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_manifest_with_edited_rate_rejected(tmp_path):
+    results = make_results(tmp_path)
+    path = results / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    config = dict(manifest["config"], signal={**manifest["config"]["signal"], "name": "seed", "expression": ""})
+    manifest["signal"] = runner.signal_summary(signals.load_signal(config))
+    manifest["config"]["signal"]["sampling_rate_hz"] = 3000
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(DataError, match=r"states signal sampling_rate_hz 3000, but its runs used 200"):
+        write_report(results, tmp_path / "out")
 
 
 def test_run_beyond_manifest_repetitions_rejected(results, tmp_path):

@@ -18,6 +18,7 @@ import sympy
 from bench import config as config_module
 from bench import registry
 from bench.signal import X, evaluate_expression, sample_grid, target_expression
+from bench.runner import run_key
 from bench.store import RunStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,7 @@ FINISHED_AT = ("2025-01-02T03:04:05+00:00", "2025-01-03T04:05:06+00:00")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 MACHINE = {"cpu": "Fake CPU", "cores": 4, "system": "Linux-6.1-x86_64"}
 DEFAULT_METHODS = ("kan_numeric", "kan_symbolic", "pysr_direct")
+FAKE_VERSIONS = {"python": "3.11.9"}
 
 
 def fake_config(methods):
@@ -102,8 +104,13 @@ def edit_runs_csv(results, key, **cells):
 
 
 def fake_key(method, repetition):
-    """Return the fake cache key of a run: 24 hex digits, the shape the bench writes."""
-    return hashlib.sha256(f"{method}-{repetition}".encode()).hexdigest()[:24]
+    """Return the cache key of a fake run: the key the bench computes from the fake configuration and record."""
+    config = fake_config(DEFAULT_METHODS)
+    return run_key(config, method, registry.settings_for(config, method), fake_seed(repetition), FAKE_VERSIONS, None)
+
+
+def fake_seed(repetition):
+    return 1_900_000_000 + repetition
 
 
 def _run(config, method, repetition, x, y):
@@ -112,7 +119,7 @@ def _run(config, method, repetition, x, y):
         "key": fake_key(method, repetition),
         "method": method,
         "repetition": repetition,
-        "seed": 1_900_000_000 + repetition,
+        "seed": fake_seed(repetition),
         "status": "ok",
         "reason": "",
         "stage": "",
@@ -123,7 +130,7 @@ def _run(config, method, repetition, x, y):
         "formula_size": None,
         "details": {},
         "settings": registry.settings_for(config, method),
-        "versions": {"python": "3.11.9"},
+        "versions": FAKE_VERSIONS,
         "machine": MACHINE,
         "upstream_key": None,
         "finished_at": FINISHED_AT[repetition],

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import shlex
 from pathlib import Path
 
@@ -53,6 +54,8 @@ NOISE_COLUMN = "noise"
 CLEAN_LEVEL = 0.0
 # runs.csv copies these fields of each run's record. The metrics are under the record's "metrics".
 RECORD_METRICS = ("mse_test", "r2_test", "mse_train")
+# The names the report accepts for a profile: it puts them into commands and paths.
+PROFILE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 RECORD_FIELDS = tuple(column for column in (*RUN_COLUMNS, *OPTIONAL_COLUMNS, NOISE_COLUMN) if column not in RECORD_METRICS)
 INTEGER_COLUMNS = ("repetition", "seed", "formula_size")
 # The bench writes the seconds of a run with 3 decimals, and every other number so that it parses back exactly.
@@ -350,6 +353,10 @@ def load_results(results_dir):
     manifest = read_manifest(results_dir / "manifest.json")
     # The manifest names the profile even when the results live in a folder named otherwise.
     profile = str(manifest.get("profile") or profile)
+    if not PROFILE_NAME.fullmatch(profile):
+        raise DataError(f"{results_dir / 'manifest.json'} names the profile {_shown(profile)}, which is not a profile "
+                        "name (lowercase letters, digits, _ and -), so manifest.json was edited. Run the bench again "
+                        "to rewrite it.")
     if index is not None and index.get("profile") != profile:
         raise DataError(f"{results_dir / BUNDLE_INDEX} names profile {index.get('profile')!r}, but its manifest.json "
                         f"names {profile!r}. Restore the bundle with git, or export it again with "
@@ -519,9 +526,11 @@ def check_runs_against_records(results):
     """
     path = results.directory / "runs.csv"
     columns = [column for column in (*RECORD_FIELDS, *RECORD_METRICS) if column in results.runs.columns]
+    identity = _manifest_signal_identity(results)
     for row in results.runs.to_dict("records"):
         key = row["key"]
         record = json.loads(results.record_bytes(key))
+        _check_key(results, record, identity)
         for column in columns:
             found = row[column]
             if column in RECORD_METRICS:
@@ -542,6 +551,57 @@ def check_runs_against_records(results):
                     f"changed after the bench wrote them. {_rewrite_runs_advice(results)}"
                 )
         _check_repetition(results, row)
+
+
+def _manifest_signal_identity(results):
+    """Return the signal identity of the manifest's bench, after checking it against the manifest's configuration.
+
+    Manifests written before the signal block existed have none, and the
+    identity then follows from the configured signal. Raises DataError when
+    the signal block and the configuration disagree on the domain or the
+    sampling rate, which means that manifest.json was edited.
+    """
+    manifest = results.manifest
+    configured = manifest["config"]["signal"]
+    block = manifest.get("signal")
+    if not isinstance(block, dict) or not isinstance(block.get("identity"), dict):
+        # Those configurations predate signal.name and signal.expression too: their signal is the seed's.
+        section = {"name": signals.DEFAULT_SIGNAL, "expression": "", **configured}
+        return signals.load_signal({**manifest["config"], "signal": section}).identity
+    identity = block["identity"]
+    pairs = [("domain", identity.get("domain"), configured.get("domain"))]
+    if "sampling_rate_hz" in identity:
+        pairs.append(("sampling_rate_hz", identity["sampling_rate_hz"], configured.get("sampling_rate_hz")))
+        pairs.append(("sampling_rate_hz", identity["sampling_rate_hz"], block.get("sampling_rate_hz")))
+    for name, used, stated in pairs:
+        if used != stated:
+            raise DataError(f"{results.directory / 'manifest.json'} states signal {name} {stated!r}, but its runs used "
+                            f"{used!r}, so manifest.json was edited after the bench wrote it. {_manifest_advice(results)}")
+    return identity
+
+
+def _check_key(results, record, identity):
+    """Raise DataError when a record's cache key does not follow from the manifest's configuration.
+
+    The key hashes the signal, the split, the method's settings, the seed
+    and the versions, so a manifest whose split or signal was edited after
+    the bench, or that belongs to another bench, gives other keys.
+    """
+    from bench.runner import run_key
+
+    expected = run_key(results.manifest["config"], record.get("method"), record.get("settings"), record.get("seed"),
+                       record.get("versions"), record.get("upstream_key"), record.get(NOISE_COLUMN, CLEAN_LEVEL),
+                       signal_identity=identity)
+    if expected != record.get("key"):
+        raise DataError(f"{results.record_path(record.get('key'))} does not follow from the configuration in "
+                        f"{results.directory / 'manifest.json'}: with its signal and split, the run's key would be "
+                        f"{expected}. manifest.json was edited or comes from another bench. {_manifest_advice(results)}")
+
+
+def _manifest_advice(results):
+    if results.is_bundle:
+        return f"Restore the bundle with git, or export it again with `{publish_command(results.profile)}`."
+    return f"Run `{results.rerun_command()}` to write the results again."
 
 
 def _check_repetition(results, row):
