@@ -243,6 +243,15 @@ MAX_TIME_LIMIT_S = 365 * 24 * 3600
 # enough that the phase 2π·r·x² stays exact to about 1e-9 in float64.
 MAX_CHIRP_RATE = 1e6
 MAX_SPLINE_ORDER = 5
+# KAN sizes. pykan fits spline coefficients by least squares over in·out·points·(grid + k) float64 values,
+# with grid + 1 points when it builds a layer and the training samples at each grid update. By that estimate,
+# the default's 12 × 3 layer needs 0.3 GB at grid 1000 and 29 GB at grid 10,000. A 100 × 100 layer needs
+# 1.2 GB per update at the quick profile's 1,200 samples and grid 10, and a 1000 × 1000 layer needs 125 GB.
+# NOTE: each limit bounds one size alone, so a network near all of them at 15 kHz can still run out of memory.
+# More than three times the default's 3 layers. Memory grows only linearly with depth.
+MAX_KAN_LAYERS = 10
+MAX_KAN_NODES = 100
+MAX_KAN_GRID = 1000
 MAX_STARTS = 100
 MAX_SINUSOIDS = 20
 MAX_CHIRP_RATES = 10_001
@@ -274,11 +283,13 @@ def _non_negative_int(value):
 
 
 def _is_increasing_grid_list(value):
-    return len(value) > 0 and all(_is_int(g) and g > 0 for g in value) and list(value) == sorted(set(value))
+    return (len(value) > 0 and all(_is_int(g) and 0 < g <= MAX_KAN_GRID for g in value)
+            and list(value) == sorted(set(value)))
 
 
 def _is_width(value):
-    return len(value) >= 2 and all(_is_int(w) and w > 0 for w in value) and value[0] == 1 and value[-1] == 1
+    return (2 <= len(value) <= MAX_KAN_LAYERS + 1 and all(_is_int(w) and 0 < w <= MAX_KAN_NODES for w in value)
+            and value[0] == 1 and value[-1] == 1)
 
 
 def _is_string_list(value):
@@ -348,9 +359,12 @@ SCHEMA = {
     },
     "methods": {
         "kan": {
-            "width": Field((list,), _is_width, "a list of positive integers starting and ending with 1"),
+            "width": Field((list,), _is_width,
+                           f"a list of positive integers starting and ending with 1, at most {MAX_KAN_LAYERS} layers "
+                           f"({MAX_KAN_LAYERS + 1} entries) and at most {MAX_KAN_NODES} nodes per layer"),
             "k": Field(INT, lambda v: 0 < v <= MAX_SPLINE_ORDER, f"a spline order from 1 to {MAX_SPLINE_ORDER}"),
-            "grids": Field((list,), _is_increasing_grid_list, "a non-empty, strictly increasing list of positive grid sizes"),
+            "grids": Field((list,), _is_increasing_grid_list,
+                           f"a non-empty, strictly increasing list of grid sizes from 1 to {MAX_KAN_GRID}"),
             "refine": Field((str,), lambda v: v in ("nested", "pykan"), "'nested' or 'pykan'"),
             "adam_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
@@ -408,7 +422,7 @@ SCHEMA = {
             "generations": Field(INT, _positive_int, "a positive integer"),
             "max_evaluations": Field(INT, _positive_int, "a positive integer"),
             "max_length": Field(INT, lambda v: v >= 3, "an integer of at least 3"),
-            "n_threads": Field(INT, _positive_int, "a positive integer"),
+            "n_threads": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
             "max_time_s": Field(INT, _positive_int, "a positive whole number of seconds"),
             "model_selection": Field((str,), lambda v: v in ("best", "accuracy"), "'best' or 'accuracy'"),
         },

@@ -59,6 +59,13 @@ def test_override_changes_one_value():
         ({"methods": {"operon": {"allowed_symbols": "add,mul,sin"}}}, "including constant and variable"),
         ({"run": {"methods": ["kan_numeric", "kan_numerc"]}}, "kan_numerc"),
         ({"signal": {"domain": [0.5, -0.5]}}, "start < stop"),
+        ({"methods": {"kan": {"grids": [100000000]}}}, r"invalid methods.kan.grids = \[100000000\]: .*from 1 to 1000"),
+        ({"methods": {"kan": {"width": [1, 1000000000, 1]}}}, r"invalid methods.kan.width = .*at most 100 nodes"),
+        ({"methods": {"kan": {"width": [1] * 12}}}, r"invalid methods.kan.width = .*at most 10 layers"),
+        ({"methods": {"kan_minimal": {"grids": [5, 1001]}}}, r"invalid methods.kan_minimal.grids = \[5, 1001\]"),
+        ({"methods": {"kan_minimal": {"width": [1, 101, 1]}}}, r"invalid methods.kan_minimal.width = \[1, 101, 1\]"),
+        ({"methods": {"operon": {"n_threads": 2**63 - 1}}}, "invalid methods.operon.n_threads = 9223372036854775807"),
+        ({"methods": {"operon": {"n_threads": 65}}}, "from 1 to 64"),
     ],
 )
 def test_invalid_value_names_value(overrides, message):
@@ -118,3 +125,11 @@ def test_negative_zero_noise_level_normalised():
     levels = load_config("default", {"run": {"noise_levels": [-0.0, 0.01]}})["run"]["noise_levels"]
     assert levels == [0.0, 0.01]
     assert math.copysign(1, levels[0]) == 1
+
+
+def test_kan_size_limits_are_inclusive():
+    largest = {"width": [1] + [100] * 9 + [1], "grids": [10, 1000]}
+    config = load_config("default", {"methods": {"kan": largest, "kan_minimal": largest, "operon": {"n_threads": 64}}})
+    assert config["methods"]["kan_minimal"]["width"] == largest["width"]
+    assert config["methods"]["kan_minimal"]["grids"] == largest["grids"]
+    assert config["methods"]["operon"]["n_threads"] == 64
