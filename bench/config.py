@@ -258,6 +258,11 @@ MAX_CHIRP_RATES = 10_001
 MAX_FUNCTION_EVALUATIONS = 100_000
 # Noise ten times the signal's own spread leaves nothing to recover.
 MAX_NOISE_LEVEL = 10
+# The smallest positive noise level. The Noise figure's symlog x axis gives one decade to the span from 0 to
+# the smallest positive level. Levels at every power of ten from 1e-9 to 10 get tick labels that do not overlap,
+# but the subnormal level 1e-320 made matplotlib overflow and draw a blank figure. Noise of 1e-9·std(y) is
+# still about 1e7 times float64's rounding error of the labels.
+MIN_NOISE_LEVEL = 1e-9
 # scipy.optimize.least_squares warns about tolerances below float64's machine epsilon, and its "lm"
 # method rejects them.
 MIN_TOLERANCE = sys.float_info.epsilon
@@ -325,7 +330,8 @@ def _is_tolerance(value):
 
 
 def _is_noise_levels(value):
-    return (len(value) > 0 and all(_is_number(level) and 0 <= level <= MAX_NOISE_LEVEL for level in value)
+    return (len(value) > 0
+            and all(_is_number(level) and (level == 0 or MIN_NOISE_LEVEL <= level <= MAX_NOISE_LEVEL) for level in value)
             and len(set(value)) == len(value))
 
 
@@ -355,7 +361,8 @@ SCHEMA = {
         "time_limit_s": Field(NUMBER, lambda v: 0 < v <= MAX_TIME_LIMIT_S,
                               f"a positive number of seconds, at most {MAX_TIME_LIMIT_S:g} (a year)"),
         "noise_levels": Field((list,), _is_noise_levels,
-                              f"a non-empty list of distinct numbers from 0 to {MAX_NOISE_LEVEL}, fractions of std(y)"),
+                              f"a non-empty list of distinct numbers, each 0 or from {MIN_NOISE_LEVEL:g} to "
+                              f"{MAX_NOISE_LEVEL}, fractions of std(y)"),
     },
     "methods": {
         "kan": {

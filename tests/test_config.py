@@ -66,6 +66,8 @@ def test_override_changes_one_value():
         ({"methods": {"kan_minimal": {"width": [1, 101, 1]}}}, r"invalid methods.kan_minimal.width = \[1, 101, 1\]"),
         ({"methods": {"operon": {"n_threads": 2**63 - 1}}}, "invalid methods.operon.n_threads = 9223372036854775807"),
         ({"methods": {"operon": {"n_threads": 65}}}, "from 1 to 64"),
+        ({"run": {"noise_levels": [0, 1e-320, 10]}}, r"invalid run.noise_levels = \[0, 1e-320, 10\]: .*each 0 or from 1e-09"),
+        ({"run": {"noise_levels": [9.9e-10]}}, r"invalid run.noise_levels = \[9.9e-10\]"),
     ],
 )
 def test_invalid_value_names_value(overrides, message):
@@ -119,6 +121,11 @@ def test_binary_config_rejected(tmp_path):
 def test_table_setting_is_replaced_whole():
     config = load_config("default", {"methods": {"pysr": {"nested_constraints": {}}}})
     assert config["methods"]["pysr"]["nested_constraints"] == {}
+
+
+def test_smallest_noise_level_accepted():
+    levels = load_config("default", {"run": {"noise_levels": [0, 1e-9, 10]}})["run"]["noise_levels"]
+    assert levels == [0, 1e-9, 10]
 
 
 def test_negative_zero_noise_level_normalised():
