@@ -9,6 +9,7 @@ value is checked here, once, before anything runs.
 import copy
 import difflib
 import math
+import re
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -454,10 +455,22 @@ def _check_field(path, value, field):
     if type_ok and type(value) is float and not math.isfinite(value):
         type_ok = False
     if not type_ok:
-        expected = " or ".join(TYPE_NAMES[t] for t in field.types)
-        raise ConfigError(f"invalid {name} = {_show(value)}: expected {expected}: {field.rule}.")
+        raise ConfigError(f"invalid {name} = {_show(value)}: expected {_expected_type(field)}.")
     if field.check is not None and not field.check(value):
         raise ConfigError(f"invalid {name} = {_show(value)}: expected {field.rule}.")
+
+
+def _expected_type(field):
+    """Return what a value of ``field`` must be, naming its type once.
+
+    Rules such as "an integer from 1 to 1000" or "a positive number of
+    seconds" already name the type and are returned alone. Other rules,
+    such as "'best' or 'accuracy'", follow the type's name.
+    """
+    type_names = [TYPE_NAMES[t] for t in field.types]
+    if any(re.search(rf"\b{type_name.split()[-1]}\b", field.rule) for type_name in type_names):
+        return field.rule
+    return f"{' or '.join(type_names)}: {field.rule}"
 
 
 def _show(value):

@@ -1,8 +1,9 @@
 import math
+import re
 
 import pytest
 
-from bench.config import PROFILES, load_config, read_toml
+from bench.config import PROFILES, SCHEMA, load_config, read_toml
 from bench.errors import ConfigError
 
 
@@ -73,6 +74,34 @@ def test_override_changes_one_value():
 def test_invalid_value_names_value(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config("default", overrides)
+
+
+def test_type_error_states_type_once():
+    with pytest.raises(ConfigError) as caught:
+        load_config("default", {"run": {"repetitions": "5"}})
+    assert str(caught.value) == 'invalid run.repetitions = "5": expected an integer from 1 to 1000.'
+
+
+def _fields(schema, path=()):
+    for key, spec in schema.items():
+        if isinstance(spec, dict):
+            yield from _fields(spec, path + (key,))
+        else:
+            yield path + (key,), spec
+
+
+FIELDS = list(_fields(SCHEMA))
+
+
+@pytest.mark.parametrize(("path", "field"), FIELDS, ids=[".".join(path) for path, _ in FIELDS])
+def test_type_error_does_not_repeat_type(path, field):
+    overrides = {"a": 1} if dict not in field.types else "text"
+    for key in reversed(path):
+        overrides = {key: overrides}
+    with pytest.raises(ConfigError, match=re.escape(f"invalid {'.'.join(path)} = ")) as caught:
+        load_config("default", overrides)
+    # As in "expected an integer: a non-negative integer".
+    assert not re.search(r"expected (?:an? \w+ or )?an? (\w+): .*\b\1\b", str(caught.value))
 
 
 def test_unknown_profile_suggests():
