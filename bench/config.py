@@ -566,7 +566,9 @@ def read_toml(path):
     """Return the table in the TOML file at ``path``; errors name the file and the problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # TOML files are UTF-8, which allows a leading byte order mark, but tomllib reads one as a syntax
+        # error, so "utf-8-sig" removes it. A byte order mark anywhere else still fails as invalid TOML.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {path}. Pass an existing TOML file to --config.") from None
     except IsADirectoryError:

@@ -121,6 +121,19 @@ def test_invalid_toml_names_file(tmp_path):
         read_toml(path)
 
 
+def test_leading_bom_stripped(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[run]\nrepetitions = 2\n")
+    assert read_toml(path) == {"run": {"repetitions": 2}}
+
+
+def test_bom_after_start_rejected(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf[run]\nrepetitions = 2\n")
+    with pytest.raises(ConfigError, match="invalid TOML in .*two.toml"):
+        read_toml(path)
+
+
 def test_symbolic_names_match_pykan():
     from kan.utils import SYMBOLIC_LIB
 
