@@ -9,6 +9,7 @@ value is checked here, once, before anything runs.
 import copy
 import difflib
 import math
+import re
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ _DEFAULT = {
             # Weight of complexity against fit when ranking an edge's
             # candidate functions; pykan uses 0.8. On the five default seeds,
             # 0.8 chose x for 254 of 255 edges, so the formula was a line
-            # (test R² 0.0044). With 0, the median test R² was 0.60.
+            # (test R² 0.0044). With 0, the median test R² was 0.645 (published/default).
             "simplicity_weight": 0.0,
         },
         # The accuracy ceiling, which fits the target's own form (bench.methods.reference).
@@ -243,12 +244,26 @@ MAX_TIME_LIMIT_S = 365 * 24 * 3600
 # enough that the phase 2π·r·x² stays exact to about 1e-9 in float64.
 MAX_CHIRP_RATE = 1e6
 MAX_SPLINE_ORDER = 5
+# KAN sizes. pykan fits spline coefficients by least squares over in·out·points·(grid + k) float64 values,
+# with grid + 1 points when it builds a layer and the training samples at each grid update. By that estimate,
+# the default's 12 × 3 layer needs 0.3 GB at grid 1000 and 29 GB at grid 10,000. A 100 × 100 layer needs
+# 1.2 GB per update at the quick profile's 1,200 samples and grid 10, and a 1000 × 1000 layer needs 125 GB.
+# NOTE: each limit bounds one size alone, so a network near all of them at 15 kHz can still run out of memory.
+# More than three times the default's 3 layers. Memory grows only linearly with depth.
+MAX_KAN_LAYERS = 10
+MAX_KAN_NODES = 100
+MAX_KAN_GRID = 1000
 MAX_STARTS = 100
 MAX_SINUSOIDS = 20
 MAX_CHIRP_RATES = 10_001
 MAX_FUNCTION_EVALUATIONS = 100_000
 # Noise ten times the signal's own spread leaves nothing to recover.
 MAX_NOISE_LEVEL = 10
+# The smallest positive noise level. The Noise figure's symlog x axis gives one decade to the span from 0 to
+# the smallest positive level. Levels at every power of ten from 1e-9 to 10 get tick labels that do not overlap,
+# but the subnormal level 1e-320 made matplotlib overflow and draw a blank figure. Noise of 1e-9·std(y) is
+# still about 1e7 times float64's rounding error of the labels.
+MIN_NOISE_LEVEL = 1e-9
 # scipy.optimize.least_squares warns about tolerances below float64's machine epsilon, and its "lm"
 # method rejects them.
 MIN_TOLERANCE = sys.float_info.epsilon
@@ -274,11 +289,13 @@ def _non_negative_int(value):
 
 
 def _is_increasing_grid_list(value):
-    return len(value) > 0 and all(_is_int(g) and g > 0 for g in value) and list(value) == sorted(set(value))
+    return (len(value) > 0 and all(_is_int(g) and 0 < g <= MAX_KAN_GRID for g in value)
+            and list(value) == sorted(set(value)))
 
 
 def _is_width(value):
-    return len(value) >= 2 and all(_is_int(w) and w > 0 for w in value) and value[0] == 1 and value[-1] == 1
+    return (2 <= len(value) <= MAX_KAN_LAYERS + 1 and all(_is_int(w) and 0 < w <= MAX_KAN_NODES for w in value)
+            and value[0] == 1 and value[-1] == 1)
 
 
 def _is_string_list(value):
@@ -314,7 +331,8 @@ def _is_tolerance(value):
 
 
 def _is_noise_levels(value):
-    return (len(value) > 0 and all(_is_number(level) and 0 <= level <= MAX_NOISE_LEVEL for level in value)
+    return (len(value) > 0
+            and all(_is_number(level) and (level == 0 or MIN_NOISE_LEVEL <= level <= MAX_NOISE_LEVEL) for level in value)
             and len(set(value)) == len(value))
 
 
@@ -344,13 +362,17 @@ SCHEMA = {
         "time_limit_s": Field(NUMBER, lambda v: 0 < v <= MAX_TIME_LIMIT_S,
                               f"a positive number of seconds, at most {MAX_TIME_LIMIT_S:g} (a year)"),
         "noise_levels": Field((list,), _is_noise_levels,
-                              f"a non-empty list of distinct numbers from 0 to {MAX_NOISE_LEVEL}, fractions of std(y)"),
+                              f"a non-empty list of distinct numbers, each 0 or from {MIN_NOISE_LEVEL:g} to "
+                              f"{MAX_NOISE_LEVEL}, fractions of std(y)"),
     },
     "methods": {
         "kan": {
-            "width": Field((list,), _is_width, "a list of positive integers starting and ending with 1"),
+            "width": Field((list,), _is_width,
+                           f"a list of positive integers starting and ending with 1, at most {MAX_KAN_LAYERS} layers "
+                           f"({MAX_KAN_LAYERS + 1} entries) and at most {MAX_KAN_NODES} nodes per layer"),
             "k": Field(INT, lambda v: 0 < v <= MAX_SPLINE_ORDER, f"a spline order from 1 to {MAX_SPLINE_ORDER}"),
-            "grids": Field((list,), _is_increasing_grid_list, "a non-empty, strictly increasing list of positive grid sizes"),
+            "grids": Field((list,), _is_increasing_grid_list,
+                           f"a non-empty, strictly increasing list of grid sizes from 1 to {MAX_KAN_GRID}"),
             "refine": Field((str,), lambda v: v in ("nested", "pykan"), "'nested' or 'pykan'"),
             "adam_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
@@ -408,7 +430,7 @@ SCHEMA = {
             "generations": Field(INT, _positive_int, "a positive integer"),
             "max_evaluations": Field(INT, _positive_int, "a positive integer"),
             "max_length": Field(INT, lambda v: v >= 3, "an integer of at least 3"),
-            "n_threads": Field(INT, _positive_int, "a positive integer"),
+            "n_threads": Field(INT, lambda v: 0 < v <= 64, "an integer from 1 to 64"),
             "max_time_s": Field(INT, _positive_int, "a positive whole number of seconds"),
             "model_selection": Field((str,), lambda v: v in ("best", "accuracy"), "'best' or 'accuracy'"),
         },
@@ -433,10 +455,22 @@ def _check_field(path, value, field):
     if type_ok and type(value) is float and not math.isfinite(value):
         type_ok = False
     if not type_ok:
-        expected = " or ".join(TYPE_NAMES[t] for t in field.types)
-        raise ConfigError(f"invalid {name} = {_show(value)}: expected {expected}: {field.rule}.")
+        raise ConfigError(f"invalid {name} = {_show(value)}: expected {_expected_type(field)}.")
     if field.check is not None and not field.check(value):
         raise ConfigError(f"invalid {name} = {_show(value)}: expected {field.rule}.")
+
+
+def _expected_type(field):
+    """Return what a value of ``field`` must be, naming its type once.
+
+    Rules such as "an integer from 1 to 1000" or "a positive number of
+    seconds" already name the type and are returned alone. Other rules,
+    such as "'best' or 'accuracy'", follow the type's name.
+    """
+    type_names = [TYPE_NAMES[t] for t in field.types]
+    if any(re.search(rf"\b{type_name.split()[-1]}\b", field.rule) for type_name in type_names):
+        return field.rule
+    return f"{' or '.join(type_names)}: {field.rule}"
 
 
 def _show(value):
@@ -532,7 +566,9 @@ def read_toml(path):
     """Return the table in the TOML file at ``path``; errors name the file and the problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # TOML files are UTF-8, which allows a leading byte order mark, but tomllib reads one as a syntax
+        # error, so "utf-8-sig" removes it. A byte order mark anywhere else still fails as invalid TOML.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {path}. Pass an existing TOML file to --config.") from None
     except IsADirectoryError:

@@ -52,6 +52,14 @@ def test_bad_config_value_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 
 
+def test_config_with_bom_read(tmp_path):
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf[run]\nrepetitions = 0\n")
+    result = run_cli("run", "--profile", "quick", "--config", "bom.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid run.repetitions = 0" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bom.toml"]
+
+
 def test_expression_with_builtin_name_rejected(tmp_path):
     (tmp_path / "named.toml").write_text('[signal]\nname = "chirp"\n')
     result = run_cli("run", "--profile", "quick", "--config", "named.toml", "--expression", "x", cwd=tmp_path)

@@ -1,9 +1,15 @@
+import csv
 import math
+import re
+import statistics
+from pathlib import Path
 
 import pytest
 
-from bench.config import PROFILES, load_config, read_toml
+from bench.config import PROFILES, SCHEMA, load_config, read_toml
 from bench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_default_profile_is_seed_protocol():
@@ -59,11 +65,48 @@ def test_override_changes_one_value():
         ({"methods": {"operon": {"allowed_symbols": "add,mul,sin"}}}, "including constant and variable"),
         ({"run": {"methods": ["kan_numeric", "kan_numerc"]}}, "kan_numerc"),
         ({"signal": {"domain": [0.5, -0.5]}}, "start < stop"),
+        ({"methods": {"kan": {"grids": [100000000]}}}, r"invalid methods.kan.grids = \[100000000\]: .*from 1 to 1000"),
+        ({"methods": {"kan": {"width": [1, 1000000000, 1]}}}, r"invalid methods.kan.width = .*at most 100 nodes"),
+        ({"methods": {"kan": {"width": [1] * 12}}}, r"invalid methods.kan.width = .*at most 10 layers"),
+        ({"methods": {"kan_minimal": {"grids": [5, 1001]}}}, r"invalid methods.kan_minimal.grids = \[5, 1001\]"),
+        ({"methods": {"kan_minimal": {"width": [1, 101, 1]}}}, r"invalid methods.kan_minimal.width = \[1, 101, 1\]"),
+        ({"methods": {"operon": {"n_threads": 2**63 - 1}}}, "invalid methods.operon.n_threads = 9223372036854775807"),
+        ({"methods": {"operon": {"n_threads": 65}}}, "from 1 to 64"),
+        ({"run": {"noise_levels": [0, 1e-320, 10]}}, r"invalid run.noise_levels = \[0, 1e-320, 10\]: .*each 0 or from 1e-09"),
+        ({"run": {"noise_levels": [9.9e-10]}}, r"invalid run.noise_levels = \[9.9e-10\]"),
     ],
 )
 def test_invalid_value_names_value(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config("default", overrides)
+
+
+def test_type_error_states_type_once():
+    with pytest.raises(ConfigError) as caught:
+        load_config("default", {"run": {"repetitions": "5"}})
+    assert str(caught.value) == 'invalid run.repetitions = "5": expected an integer from 1 to 1000.'
+
+
+def _fields(schema, path=()):
+    for key, spec in schema.items():
+        if isinstance(spec, dict):
+            yield from _fields(spec, path + (key,))
+        else:
+            yield path + (key,), spec
+
+
+FIELDS = list(_fields(SCHEMA))
+
+
+@pytest.mark.parametrize(("path", "field"), FIELDS, ids=[".".join(path) for path, _ in FIELDS])
+def test_type_error_does_not_repeat_type(path, field):
+    overrides = {"a": 1} if dict not in field.types else "text"
+    for key in reversed(path):
+        overrides = {key: overrides}
+    with pytest.raises(ConfigError, match=re.escape(f"invalid {'.'.join(path)} = ")) as caught:
+        load_config("default", overrides)
+    # As in "expected an integer: a non-negative integer".
+    assert not re.search(r"expected (?:an? \w+ or )?an? (\w+): .*\b\1\b", str(caught.value))
 
 
 def test_unknown_profile_suggests():
@@ -80,6 +123,19 @@ def test_invalid_toml_names_file(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[run\nrepetitions = 2\n")
     with pytest.raises(ConfigError, match="invalid TOML in .*bad.toml"):
+        read_toml(path)
+
+
+def test_leading_bom_stripped(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[run]\nrepetitions = 2\n")
+    assert read_toml(path) == {"run": {"repetitions": 2}}
+
+
+def test_bom_after_start_rejected(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf[run]\nrepetitions = 2\n")
+    with pytest.raises(ConfigError, match="invalid TOML in .*two.toml"):
         read_toml(path)
 
 
@@ -114,7 +170,30 @@ def test_table_setting_is_replaced_whole():
     assert config["methods"]["pysr"]["nested_constraints"] == {}
 
 
+def test_smallest_noise_level_accepted():
+    levels = load_config("default", {"run": {"noise_levels": [0, 1e-9, 10]}})["run"]["noise_levels"]
+    assert levels == [0, 1e-9, 10]
+
+
 def test_negative_zero_noise_level_normalised():
     levels = load_config("default", {"run": {"noise_levels": [-0.0, 0.01]}})["run"]["noise_levels"]
     assert levels == [0.0, 0.01]
     assert math.copysign(1, levels[0]) == 1
+
+
+def test_kan_size_limits_are_inclusive():
+    largest = {"width": [1] + [100] * 9 + [1], "grids": [10, 1000]}
+    config = load_config("default", {"methods": {"kan": largest, "kan_minimal": largest, "operon": {"n_threads": 64}}})
+    assert config["methods"]["kan_minimal"]["width"] == largest["width"]
+    assert config["methods"]["kan_minimal"]["grids"] == largest["grids"]
+    assert config["methods"]["operon"]["n_threads"] == 64
+
+
+def test_simplicity_weight_comment_quotes_published_median():
+    # The comment on kan_symbolic_spectral's simplicity_weight quotes the published default profile's result.
+    with open(ROOT / "published" / "default" / "runs.csv", newline="") as file:
+        r2 = [float(row["r2_test"]) for row in csv.DictReader(file)
+              if row["method"] == "kan_symbolic_spectral" and row["status"] == "ok" and float(row["noise"]) == 0]
+    quoted = re.search(r"With 0, the median test R² was (\d+\.\d+)", (ROOT / "bench" / "config.py").read_text())
+    assert len(r2) == 5
+    assert quoted[1] == f"{statistics.median(r2):.3f}"
