@@ -114,7 +114,8 @@ def time_default_run(config, seed=0):
     started = time.perf_counter()
     result = KANNumeric(config["methods"]["kan"]).fit(Task(split.x_train, split.y_train, split.x, seed))
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "mse_test": metrics.mean_squared_error(split.y_test, result.predictions[split.test])}
+    return {"seconds": seconds, "mse_test": metrics.mean_squared_error(split.y_test, result.predictions[split.test]),
+            "seed": seed}
 
 
 def run_perf(config, grids, samples, repeats, time_run=True):

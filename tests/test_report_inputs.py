@@ -30,6 +30,14 @@ def test_speed_table_rows(tmp_path):
     assert "| 150 | 12,000 | 3.200 | 0.0500 | 64.0× |" in text
     assert "Test CPU" in text
     assert "took 216 s" in text
+    assert "trained with a seed of its own, not with the seed of any repetition" in text
+
+
+def test_speed_run_names_its_seed(tmp_path):
+    report = perf_report()
+    report["default_kan_run"]["seed"] = 0
+    (tmp_path / "perf.json").write_text(json.dumps(report))
+    assert "It was trained with seed 0, not with the seed of any repetition" in speed_section(tmp_path)
 
 
 def test_speed_missing_says_command(tmp_path):

@@ -59,10 +59,13 @@ def speed_section(directory):
         "",
         f"Measured with {report.get('torch_threads', '?')} torch threads on {escape(str(machine.get('cpu', 'an unknown CPU')))} "
         f"({machine.get('cores', '?')} cores), torch {escape(str(report.get('torch', '?')))}, "
-        f"code {escape(str(report.get('code', '?')))}.",
+        f"`kan_numeric` code version {escape(str(report.get('code', '?')))}.",
     ]
     run = report.get("default_kan_run")
     if run:
+        seed = f"seed {run['seed']}" if "seed" in run else "a seed of its own"
         lines += ["", f"One default-profile KAN numeric run took {run['seconds']:.0f} s and reached test MSE "
-                      f"{run['mse_test']:.3g}."]
+                      f"{run['mse_test']:.3g}. It was trained with {seed}, not with the seed of any repetition "
+                      "in the tables, so its test MSE is one more draw of the same training, not one of the "
+                      "reported runs."]
     return "\n".join(lines) + "\n"
