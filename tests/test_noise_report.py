@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sympy
 
@@ -25,7 +26,8 @@ from bench.render import build_site
 from bench.reporting import export_bundle, write_report
 from bench.reporting.figures import build_figures
 from bench.reporting.markdown import format_mse, format_r2
-from bench.reporting.results import load_results
+from bench.reporting.results import StoredResults, load_results
+from bench.reporting.robustness import noise_figure
 from bench.signal import X, evaluate_expression, make_split, sample_grid, target_expression
 from test_site_support import (
     PROJECT_ROOT,
@@ -173,6 +175,21 @@ def test_noise_figure_valid_svg(bench_runs, sweep_report):
         assert method in markdown.split('fig-alt="', 1)[1]
     # The ceiling fits the clean labels to float64 rounding, below the axis's floor.
     assert f"{REPETITIONS} runs below 1e-12" in markdown
+
+
+def test_noise_figure_leaves_out_methods_without_runs(tmp_path):
+    runs = pd.DataFrame({
+        "method": ["floor_mean", "floor_mean", "pysr_direct", "pysr_direct"],
+        "status": ["ok", "ok", "unavailable", "unavailable"],
+        "mse_test": [0.5, 0.6, np.nan, np.nan],
+        "noise": [0.0, 0.1, 0.0, 0.1],
+    })
+    results = StoredResults(profile="quick", directory=tmp_path, runs=runs, manifest={}, is_bundle=False)
+    markdown, svg = noise_figure(results, 1.0, "figures")
+    assert "pysr_direct has no run to draw, so the legend leaves it out" in markdown.replace("\\_", "_")
+    assert "pysr_direct" not in markdown.split('fig-alt="', 1)[1]
+    assert b"pysr_direct" not in svg
+    assert b"floor_mean" in svg
 
 
 def test_noise_figure_values_are_one_minus_r2(bench_runs):

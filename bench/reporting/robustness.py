@@ -277,7 +277,7 @@ def noise_figure(results, test_variance, prefix):
     """
     runs = results.runs
     levels = noise_levels(runs)
-    curves, not_ok, not_positive = [], 0, 0
+    curves, undrawn, not_ok, not_positive = [], [], 0, 0
     for method in ordered_methods(runs["method"]):
         method_runs = runs[runs["method"] == method]
         ok = method_runs[(method_runs["status"] == "ok") & np.isfinite(method_runs["mse_test"])]
@@ -289,7 +289,10 @@ def noise_figure(results, test_variance, prefix):
         medians = [(level, float(np.median(drawn.loc[drawn[NOISE_COLUMN] == level, "mse_test"])) / test_variance)
                    for level in levels if (drawn[NOISE_COLUMN] == level).any()]
         label = f"{method} ({REFERENCE})" if is_reference(method) else method
-        curves.append((method, label, points, medians))
+        if points:
+            curves.append((method, label, points, medians))
+        else:
+            undrawn.append(method)
 
     axis = ("The x axis is symlog: linear from 0 to the smallest positive level, which takes the width of one "
             "decade, and logarithmic above, so level 0 has a tick of its own at the left."
@@ -301,6 +304,9 @@ def noise_figure(results, test_variance, prefix):
     )
     if not_ok:
         caption += f" {counted(not_ok, 'run')} that did not finish ok or stored no test error {_are(not_ok)} not drawn."
+    if undrawn:
+        caption += (f" {', '.join(undrawn)} {'has' if len(undrawn) == 1 else 'have'} no run to draw, so the legend "
+                    f"leaves {'it' if len(undrawn) == 1 else 'them'} out.")
     if not_positive:
         caption += f" {counted(not_positive, 'run')} with a test MSE of exactly 0 cannot be drawn on a log axis."
     below = sum(1 for _, _, points, _ in curves for _, value in points if value < Y_FLOOR)
