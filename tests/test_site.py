@@ -1,11 +1,14 @@
 """Tests of the rendered site: every page from stored results, published bundles, and renders that follow the results."""
 
+import logging
 import re
 import shutil
+import sys
 
 import pytest
 import yaml
 
+from bench import render
 from bench.errors import NoResultsError
 from bench.render import RenderError, build_site, find_results, render_site
 from bench.reporting import export_bundle
@@ -150,6 +153,16 @@ def test_render_failure_names_command(tmp_path):
     (tmp_path / "index.qmd").write_text("# Index\n")
     with pytest.raises(RenderError, match=r"render.* failed with exit code [1-9]"):
         render_site(tmp_path)
+
+
+def test_expected_renderer_warning_is_info(tmp_path, caplog):
+    script = "print('warning: format.html.html-math-method is ignored'); print('warning: unknown key')"
+    with caplog.at_level(logging.INFO, logger="bench.render"):
+        render._run([sys.executable, "-c", script], tmp_path)
+    levels = {record.getMessage().split(" (")[0]: record.levelno for record in caplog.records
+              if record.getMessage().startswith("warning:")}
+    assert levels["warning: format.html.html-math-method is ignored"] == logging.INFO
+    assert levels["warning: unknown key"] == logging.WARNING
 
 
 def test_render_keeps_foreign_output_folder(tmp_path):
