@@ -26,6 +26,14 @@ EXIT_INTERRUPTED = 130
 DEFAULT_RESULTS_ROOT = Path("results")
 DEFAULT_GENERATED_DIR = Path("report") / "_generated"
 
+# Bounds of perf's sizes. The published figure times 12,000 samples at grids 40, 90 and 150, and the
+# maxima leave room for scaling studies far beyond that. By the estimate of bench.perf.pass_bytes, grid
+# 10,000 on 12,000 samples needs about 200 GB and 10,000,000 samples need about 150 GB even at grid 1,
+# so a larger value is a typo. Sizes within the bounds are checked against this machine's memory too.
+PERF_MIN_SAMPLES = 10
+PERF_MAX_SAMPLES = 10_000_000
+PERF_MAX_GRID = 10_000
+
 
 class UsageError(BenchError):
     """Invalid command-line arguments."""
@@ -251,14 +259,39 @@ def _check_results_profile(results_dir, profile, command):
                          f"--profile {stored}, or pass the results folder of profile '{profile}'.")
 
 
-def _positive_ints(text, option):
+def _positive_ints(text, option, maximum):
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         values = []
     if not values or min(values) <= 0:
         raise UsageError(f"invalid {option} {text!r}: give comma-separated positive integers such as 40,90,150.")
+    if max(values) > maximum:
+        raise UsageError(f"invalid {option} {text!r}: {max(values)} is above the maximum of {maximum:,}; "
+                         "give values such as 40,90,150.")
     return values
+
+
+def _check_perf_counts(samples, repeats):
+    if not PERF_MIN_SAMPLES <= samples <= PERF_MAX_SAMPLES:
+        raise UsageError(f"invalid --samples {samples}: give from {PERF_MIN_SAMPLES} to {PERF_MAX_SAMPLES:,} "
+                         "samples per pass, such as 12000.")
+    if repeats < 1:
+        raise UsageError(f"invalid --repeats {repeats}: give 1 or more timed passes per grid and path.")
+
+
+def _check_perf_memory(settings, grids, samples):
+    """Raise UsageError when timing the largest grid on ``samples`` points needs more memory than this machine has.
+
+    A pass that fits may still fail when other processes use the memory.
+    """
+    from bench import perf
+
+    available = perf.memory_bytes()
+    needed = perf.pass_bytes(settings["width"], max(grids), samples)
+    if available is not None and needed > available:
+        raise UsageError(f"--samples {samples} at grid {max(grids)} needs about {needed / 2**30:,.0f} GiB of memory, "
+                         f"but this machine has {available / 2**30:,.0f} GiB; pass fewer --samples or smaller --grids.")
 
 
 def _check_writable_file(path, option):
@@ -279,12 +312,12 @@ def _check_writable_file(path, option):
 def _command_perf(args):
     from bench import perf, runner
 
-    grids = _positive_ints(args.grids, "--grids")
-    if args.samples < 10 or args.repeats < 1:
-        raise UsageError("--samples must be at least 10 and --repeats at least 1.")
+    grids = _positive_ints(args.grids, "--grids", PERF_MAX_GRID)
+    _check_perf_counts(args.samples, args.repeats)
     _check_writable_file(args.out, "--out")
-    report = perf.run_perf(config_module.load_config("default"), grids, args.samples, args.repeats,
-                           time_run=not args.no_run)
+    config = config_module.load_config("default")
+    _check_perf_memory(config["methods"]["kan"], grids, args.samples)
+    report = perf.run_perf(config, grids, args.samples, args.repeats, time_run=not args.no_run)
     if args.out == DEFAULT_RESULTS_ROOT / "default" / "perf.json":
         runner.prepare_results_dir(args.out.parent)
     for line in perf.format_report(report):

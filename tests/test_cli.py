@@ -34,6 +34,14 @@ def run_cli(*args, cwd):
         (["run", "--signals", "all,seed"], "--signals all runs every built-in signal and takes no other names"),
         (["run", "--expression", ""], "--expression is empty; give a formula of x"),
         (["run", "--expression", "-x"], "write a formula that starts with '-' as --expression='-x'"),
+        (["perf", "--grids", "5", "--samples", "100000000000", "--repeats", "1", "--no-run", "--out", "p.json"],
+         "invalid --samples 100000000000: give from 10 to 10,000,000 samples"),
+        (["perf", "--samples", "5", "--no-run", "--out", "p.json"], "invalid --samples 5: give from 10"),
+        (["perf", "--grids", "5,100000000000", "--samples", "100", "--no-run", "--out", "p.json"],
+         "invalid --grids '5,100000000000': 100000000000 is above the maximum of 10,000"),
+        (["perf", "--repeats", "0", "--no-run", "--out", "p.json"], "invalid --repeats 0: give 1 or more"),
+        (["perf", "--grids", "10000", "--samples", "10000000", "--no-run", "--out", "p.json"],
+         "--samples 10000000 at grid 10000 needs about"),
     ],
 )
 def test_bad_input_exits_2(tmp_path, args, message):
