@@ -47,10 +47,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}. Run 'python -m {self.prog} --help' for the options.")
 
 
+def _non_empty_path(example):
+    """Return an argparse type function that converts a value to a Path and rejects an empty value.
+
+    Path("") would be the current folder, which no path option means. The
+    error message for an empty value ends with ``example``.
+    """
+    def parse(text):
+        if not text:
+            raise argparse.ArgumentTypeError(f"the path is empty; give {example}")
+        return Path(text)
+
+    return parse
+
+
 def _add_profile(parser):
     parser.add_argument("--profile", default="default",
                         help=f"named configuration: {', '.join(config_module.PROFILES)} (default: default)")
-    parser.add_argument("--results-dir", type=Path, default=None,
+    parser.add_argument("--results-dir", type=_non_empty_path("a folder such as results/quick"), default=None,
                         help="folder of stored runs (default: results/<profile>; render falls back to the committed "
                              "published/<profile>)")
 
@@ -68,7 +82,8 @@ def build_parser():
 
     run = commands.add_parser("run", help="run every method over the profile's repetitions, reusing stored runs")
     _add_profile(run)
-    run.add_argument("--config", type=Path, default=None, help="TOML file whose values override the profile's")
+    run.add_argument("--config", type=_non_empty_path("a TOML file such as overrides.toml"), default=None,
+                     help="TOML file whose values override the profile's")
     run.add_argument("--methods", default=None,
                      help=f"comma-separated methods to run (default: the configuration's): {', '.join(config_module.METHOD_NAMES)}")
     run.add_argument("--signals", default=None, metavar="NAMES",
@@ -88,7 +103,8 @@ def build_parser():
     report = commands.add_parser("report", help="write the report's tables, formulas and figures from stored runs")
     _add_profile(report)
     _add_suite_profile(report)
-    report.add_argument("--out", type=Path, default=DEFAULT_GENERATED_DIR,
+    report.add_argument("--out", type=_non_empty_path(f"a folder such as {DEFAULT_GENERATED_DIR}"),
+                        default=DEFAULT_GENERATED_DIR,
                         help=f"folder for the generated includes (default: {DEFAULT_GENERATED_DIR})")
 
     render = commands.add_parser("render", help="write the report from stored runs, then render the site into _site/")
@@ -103,7 +119,8 @@ def build_parser():
     perf.add_argument("--samples", type=int, default=12000, help="samples per pass (default: 12000)")
     perf.add_argument("--repeats", type=int, default=3, help="timed passes per grid and path; the best counts (default: 3)")
     perf.add_argument("--no-run", action="store_true", help="skip timing one default-profile KAN numeric run")
-    perf.add_argument("--out", type=Path, default=DEFAULT_RESULTS_ROOT / "default" / "perf.json",
+    perf.add_argument("--out", type=_non_empty_path("a file such as results/default/perf.json"),
+                      default=DEFAULT_RESULTS_ROOT / "default" / "perf.json",
                       help="JSON file for the figures (default: results/default/perf.json, which the report "
                            "and the published bundle include)")
 

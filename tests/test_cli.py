@@ -42,6 +42,14 @@ def run_cli(*args, cwd):
         (["perf", "--repeats", "0", "--no-run", "--out", "p.json"], "invalid --repeats 0: give 1 or more"),
         (["perf", "--grids", "10000", "--samples", "10000000", "--no-run", "--out", "p.json"],
          "--samples 10000000 at grid 10000 needs about"),
+        (["run", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["run", "--profile", "quick", "--results-dir="], "argument --results-dir: the path is empty"),
+        (["run", "--profile", "quick", "--config", ""], "argument --config: the path is empty"),
+        (["report", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["report", "--profile", "quick", "--out", ""], "argument --out: the path is empty"),
+        (["render", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["publish", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["perf", "--out", ""], "argument --out: the path is empty"),
     ],
 )
 def test_bad_input_exits_2(tmp_path, args, message):
