@@ -270,6 +270,9 @@ def _check_results_profile(results_dir, profile, command):
     """Raise UsageError when the bench behind ``results_dir`` ran another profile than ``profile``."""
     from bench.reporting.results import load_results
 
+    if results_dir.exists() and not results_dir.is_dir():
+        raise UsageError(f"--results-dir {results_dir} is a file; pass the folder that `python -m bench run` wrote, "
+                         f"such as results/{profile}.")
     stored = load_results(results_dir).profile
     if stored != profile:
         raise UsageError(f"{results_dir} contains results of profile '{stored}', not '{profile}'. Run {command} with "

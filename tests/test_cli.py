@@ -124,3 +124,16 @@ def test_perf_rejects_unwritable_out_first(tmp_path):
     assert result.returncode == 2
     assert "invalid --out /proc/perf.json" in result.stderr
     assert "grid" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["report", "render", "publish"])
+def test_results_dir_file_rejected(tmp_path, command):
+    root = copy_site_sources(tmp_path / "site")
+    (root / "runs").write_text("not a folder")
+    result = run_cli(command, "--profile", "quick", "--results-dir", "runs", cwd=root)
+    assert result.returncode == 2
+    assert "--results-dir runs is a file; pass the folder that `python -m bench run` wrote" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (root / "_site").exists()
+    assert not (root / "report" / "_generated").exists()
+    assert not (root / "published").exists()
