@@ -200,14 +200,33 @@ def _signal_configs(args, overrides):
     return pairs
 
 
+def _check_signal_folders(base, results_dir, name):
+    """Raise UsageError when a folder that the bench creates between ``base`` and ``results_dir``, such as signals/, is a file."""
+    path = base
+    for part in results_dir.relative_to(base).parts:
+        path = path / part
+        try:
+            misplaced = path.exists() and not path.is_dir()
+        except OSError:
+            # The runner reports an unreadable folder when it prepares the results folder.
+            return
+        if misplaced:
+            raise UsageError(f"{path} is a file, but the bench writes the runs of signal '{name}' into {results_dir}. "
+                             "Remove or rename the file, then run the bench again.")
+
+
 def _command_run(args):
     from bench import cluster, runner
     from bench.progress import progress_display
+    from bench.store import RunStore
 
     overrides = config_module.read_toml(args.config) if args.config else None
     pairs = _signal_configs(args, overrides)
     methods = parse_methods(args.methods) if args.methods is not None else None
     spec = cluster.cluster_spec(args.scheduler, args.workers)
+    for config, results_dir in pairs:
+        _check_signal_folders(_results_dir(args), results_dir, config["signal"]["name"])
+        RunStore(results_dir).check_folders()
     failed = 0
     for config, results_dir in pairs:
         with progress_display(sys.stderr) as progress:

@@ -1,5 +1,6 @@
 """The command line through a real subprocess: exit codes, messages, nothing written on bad input."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,34 @@ def test_results_dir_file_rejected(tmp_path, command):
     assert not (root / "_site").exists()
     assert not (root / "report" / "_generated").exists()
     assert not (root / "published").exists()
+
+
+@pytest.mark.parametrize("folder", ["records", "arrays", "locks", "corrupt"])
+def test_store_folder_as_file_rejected_first(tmp_path, folder):
+    quick_run = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+    assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
+    results = tmp_path / "r"
+    if (results / folder).exists():
+        shutil.rmtree(results / folder)
+    (results / folder).write_text("x\n")
+    before = {path: path.read_bytes() for path in results.rglob("*") if path.is_file()}
+
+    result = run_cli(*quick_run, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / folder} is a file, but the bench writes into a folder of that name" in result.stderr
+    assert "Remove or rename the file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {path: path.read_bytes() for path in results.rglob("*") if path.is_file()} == before
+
+
+def test_signals_folder_as_file_rejected_first(tmp_path):
+    seed_run = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+    assert run_cli(*seed_run, cwd=tmp_path).returncode == 0
+    (tmp_path / "r" / "signals").write_text("x\n")
+    before = {path: path.read_bytes() for path in (tmp_path / "r").rglob("*") if path.is_file()}
+
+    result = run_cli(*seed_run, "--signals", "seed,chirp", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / 'signals'} is a file, but the bench writes the runs of signal 'chirp'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {path: path.read_bytes() for path in (tmp_path / "r").rglob("*") if path.is_file()} == before
