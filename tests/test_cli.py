@@ -169,3 +169,24 @@ def test_signals_folder_as_file_rejected_first(tmp_path):
     assert f"{Path('r') / 'signals'} is a file, but the bench writes the runs of signal 'chirp'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert {path: path.read_bytes() for path in (tmp_path / "r").rglob("*") if path.is_file()} == before
+
+
+def test_swapped_records_report_advises_rerun(tmp_path):
+    quick_run = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+    report = ("report", "--profile", "quick", "--results-dir", "r", "--out", "out")
+    assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
+    first, second = sorted((tmp_path / "r" / "records").iterdir())
+    first_bytes = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    second.write_bytes(first_bytes)
+
+    result = run_cli(*report, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / 'records' / first.name} is not the record of run {first.stem}" in result.stderr
+    assert "Run `nox -s bench -- --profile quick --methods floor_mean --results-dir r`, which moves" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+    # The advice holds: the bench run again replaces both records, and the report is written.
+    assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
+    assert run_cli(*report, cwd=tmp_path).returncode == 0
