@@ -26,6 +26,14 @@ EXIT_INTERRUPTED = 130
 DEFAULT_RESULTS_ROOT = Path("results")
 DEFAULT_GENERATED_DIR = Path("report") / "_generated"
 
+# Bounds of perf's sizes. The published figure times 12,000 samples at grids 40, 90 and 150, and the
+# maxima leave room for scaling studies far beyond that. By the estimate of bench.perf.pass_bytes, grid
+# 10,000 on 12,000 samples needs about 200 GB and 10,000,000 samples need about 150 GB even at grid 1,
+# so a larger value is a typo. Sizes within the bounds are checked against this machine's memory too.
+PERF_MIN_SAMPLES = 10
+PERF_MAX_SAMPLES = 10_000_000
+PERF_MAX_GRID = 10_000
+
 
 class UsageError(BenchError):
     """Invalid command-line arguments."""
@@ -39,10 +47,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}. Run 'python -m {self.prog} --help' for the options.")
 
 
+def _non_empty_path(example):
+    """Return an argparse type function that converts a value to a Path and rejects an empty value.
+
+    Path("") would be the current folder, which no path option means. The
+    error message for an empty value ends with ``example``.
+    """
+    def parse(text):
+        if not text:
+            raise argparse.ArgumentTypeError(f"the path is empty; give {example}")
+        return Path(text)
+
+    return parse
+
+
 def _add_profile(parser):
     parser.add_argument("--profile", default="default",
                         help=f"named configuration: {', '.join(config_module.PROFILES)} (default: default)")
-    parser.add_argument("--results-dir", type=Path, default=None,
+    parser.add_argument("--results-dir", type=_non_empty_path("a folder such as results/quick"), default=None,
                         help="folder of stored runs (default: results/<profile>; render falls back to the committed "
                              "published/<profile>)")
 
@@ -60,7 +82,8 @@ def build_parser():
 
     run = commands.add_parser("run", help="run every method over the profile's repetitions, reusing stored runs")
     _add_profile(run)
-    run.add_argument("--config", type=Path, default=None, help="TOML file whose values override the profile's")
+    run.add_argument("--config", type=_non_empty_path("a TOML file such as overrides.toml"), default=None,
+                     help="TOML file whose values override the profile's")
     run.add_argument("--methods", default=None,
                      help=f"comma-separated methods to run (default: the configuration's): {', '.join(config_module.METHOD_NAMES)}")
     run.add_argument("--signals", default=None, metavar="NAMES",
@@ -80,7 +103,8 @@ def build_parser():
     report = commands.add_parser("report", help="write the report's tables, formulas and figures from stored runs")
     _add_profile(report)
     _add_suite_profile(report)
-    report.add_argument("--out", type=Path, default=DEFAULT_GENERATED_DIR,
+    report.add_argument("--out", type=_non_empty_path(f"a folder such as {DEFAULT_GENERATED_DIR}"),
+                        default=DEFAULT_GENERATED_DIR,
                         help=f"folder for the generated includes (default: {DEFAULT_GENERATED_DIR})")
 
     render = commands.add_parser("render", help="write the report from stored runs, then render the site into _site/")
@@ -95,7 +119,8 @@ def build_parser():
     perf.add_argument("--samples", type=int, default=12000, help="samples per pass (default: 12000)")
     perf.add_argument("--repeats", type=int, default=3, help="timed passes per grid and path; the best counts (default: 3)")
     perf.add_argument("--no-run", action="store_true", help="skip timing one default-profile KAN numeric run")
-    perf.add_argument("--out", type=Path, default=DEFAULT_RESULTS_ROOT / "default" / "perf.json",
+    perf.add_argument("--out", type=_non_empty_path("a file such as results/default/perf.json"),
+                      default=DEFAULT_RESULTS_ROOT / "default" / "perf.json",
                       help="JSON file for the figures (default: results/default/perf.json, which the report "
                            "and the published bundle include)")
 
@@ -175,14 +200,33 @@ def _signal_configs(args, overrides):
     return pairs
 
 
+def _check_signal_folders(base, results_dir, name):
+    """Raise UsageError when a folder that the bench creates between ``base`` and ``results_dir``, such as signals/, is a file."""
+    path = base
+    for part in results_dir.relative_to(base).parts:
+        path = path / part
+        try:
+            misplaced = path.exists() and not path.is_dir()
+        except OSError:
+            # The runner reports an unreadable folder when it prepares the results folder.
+            return
+        if misplaced:
+            raise UsageError(f"{path} is a file, but the bench writes the runs of signal '{name}' into {results_dir}. "
+                             "Remove or rename the file, then run the bench again.")
+
+
 def _command_run(args):
     from bench import cluster, runner
     from bench.progress import progress_display
+    from bench.store import RunStore
 
     overrides = config_module.read_toml(args.config) if args.config else None
     pairs = _signal_configs(args, overrides)
     methods = parse_methods(args.methods) if args.methods is not None else None
     spec = cluster.cluster_spec(args.scheduler, args.workers)
+    for config, results_dir in pairs:
+        _check_signal_folders(_results_dir(args), results_dir, config["signal"]["name"])
+        RunStore(results_dir).check_folders()
     failed = 0
     for config, results_dir in pairs:
         with progress_display(sys.stderr) as progress:
@@ -245,20 +289,48 @@ def _check_results_profile(results_dir, profile, command):
     """Raise UsageError when the bench behind ``results_dir`` ran another profile than ``profile``."""
     from bench.reporting.results import load_results
 
+    if results_dir.exists() and not results_dir.is_dir():
+        raise UsageError(f"--results-dir {results_dir} is a file; pass the folder that `python -m bench run` wrote, "
+                         f"such as results/{profile}.")
     stored = load_results(results_dir).profile
     if stored != profile:
         raise UsageError(f"{results_dir} contains results of profile '{stored}', not '{profile}'. Run {command} with "
                          f"--profile {stored}, or pass the results folder of profile '{profile}'.")
 
 
-def _positive_ints(text, option):
+def _positive_ints(text, option, maximum):
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         values = []
     if not values or min(values) <= 0:
         raise UsageError(f"invalid {option} {text!r}: give comma-separated positive integers such as 40,90,150.")
+    if max(values) > maximum:
+        raise UsageError(f"invalid {option} {text!r}: {max(values)} is above the maximum of {maximum:,}; "
+                         "give values such as 40,90,150.")
     return values
+
+
+def _check_perf_counts(samples, repeats):
+    if not PERF_MIN_SAMPLES <= samples <= PERF_MAX_SAMPLES:
+        raise UsageError(f"invalid --samples {samples}: give from {PERF_MIN_SAMPLES} to {PERF_MAX_SAMPLES:,} "
+                         "samples per pass, such as 12000.")
+    if repeats < 1:
+        raise UsageError(f"invalid --repeats {repeats}: give 1 or more timed passes per grid and path.")
+
+
+def _check_perf_memory(settings, grids, samples):
+    """Raise UsageError when timing the largest grid on ``samples`` points needs more memory than this machine has.
+
+    A pass that fits may still fail when other processes use the memory.
+    """
+    from bench import perf
+
+    available = perf.memory_bytes()
+    needed = perf.pass_bytes(settings["width"], max(grids), samples)
+    if available is not None and needed > available:
+        raise UsageError(f"--samples {samples} at grid {max(grids)} needs about {needed / 2**30:,.0f} GiB of memory, "
+                         f"but this machine has {available / 2**30:,.0f} GiB; pass fewer --samples or smaller --grids.")
 
 
 def _check_writable_file(path, option):
@@ -279,12 +351,12 @@ def _check_writable_file(path, option):
 def _command_perf(args):
     from bench import perf, runner
 
-    grids = _positive_ints(args.grids, "--grids")
-    if args.samples < 10 or args.repeats < 1:
-        raise UsageError("--samples must be at least 10 and --repeats at least 1.")
+    grids = _positive_ints(args.grids, "--grids", PERF_MAX_GRID)
+    _check_perf_counts(args.samples, args.repeats)
     _check_writable_file(args.out, "--out")
-    report = perf.run_perf(config_module.load_config("default"), grids, args.samples, args.repeats,
-                           time_run=not args.no_run)
+    config = config_module.load_config("default")
+    _check_perf_memory(config["methods"]["kan"], grids, args.samples)
+    report = perf.run_perf(config, grids, args.samples, args.repeats, time_run=not args.no_run)
     if args.out == DEFAULT_RESULTS_ROOT / "default" / "perf.json":
         runner.prepare_results_dir(args.out.parent)
     for line in perf.format_report(report):

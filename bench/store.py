@@ -80,6 +80,24 @@ class RunStore:
         self.root = Path(root)
         self.records = self.root / "records"
         self.arrays = self.root / "arrays"
+        self.locks = self.root / "locks"
+        self.corrupt = self.root / "corrupt"
+
+    def check_folders(self):
+        """Raise DataError when a folder that the store writes into exists but is not a folder.
+
+        `python -m bench run` calls this before it computes anything, because
+        a save into such a folder fails only after the run was computed.
+        """
+        for path in (self.records, self.arrays, self.locks, self.corrupt):
+            try:
+                misplaced = (path.exists() or path.is_symlink()) and not path.is_dir()
+            except OSError:
+                # The runner reports an unreadable results folder when it prepares the folder.
+                continue
+            if misplaced:
+                raise DataError(f"{path} is a file, but the bench writes into a folder of that name. "
+                                "Remove or rename the file, then run the bench again.")
 
     def record_path(self, key):
         return self.records / f"{key}.json"
@@ -101,7 +119,7 @@ class RunStore:
 
         The lock is per open file, so one process must not claim a run twice.
         """
-        path = self.root / "locks" / f"{key}.lock"
+        path = self.locks / f"{key}.lock"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a")
@@ -171,7 +189,7 @@ class RunStore:
     def _quarantine(self, key, problem):
         """Move a bad record and its arrays to ``corrupt/``, stamped so that earlier ones are kept."""
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        folder = self.root / "corrupt"
+        folder = self.corrupt
         folder.mkdir(parents=True, exist_ok=True)
         for path in (self.record_path(key), self.arrays_path(key)):
             if path.exists():

@@ -1,5 +1,6 @@
 """The command line through a real subprocess: exit codes, messages, nothing written on bad input."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,22 @@ def run_cli(*args, cwd):
         (["run", "--signals", "all,seed"], "--signals all runs every built-in signal and takes no other names"),
         (["run", "--expression", ""], "--expression is empty; give a formula of x"),
         (["run", "--expression", "-x"], "write a formula that starts with '-' as --expression='-x'"),
+        (["perf", "--grids", "5", "--samples", "100000000000", "--repeats", "1", "--no-run", "--out", "p.json"],
+         "invalid --samples 100000000000: give from 10 to 10,000,000 samples"),
+        (["perf", "--samples", "5", "--no-run", "--out", "p.json"], "invalid --samples 5: give from 10"),
+        (["perf", "--grids", "5,100000000000", "--samples", "100", "--no-run", "--out", "p.json"],
+         "invalid --grids '5,100000000000': 100000000000 is above the maximum of 10,000"),
+        (["perf", "--repeats", "0", "--no-run", "--out", "p.json"], "invalid --repeats 0: give 1 or more"),
+        (["perf", "--grids", "10000", "--samples", "10000000", "--no-run", "--out", "p.json"],
+         "--samples 10000000 at grid 10000 needs about"),
+        (["run", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["run", "--profile", "quick", "--results-dir="], "argument --results-dir: the path is empty"),
+        (["run", "--profile", "quick", "--config", ""], "argument --config: the path is empty"),
+        (["report", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["report", "--profile", "quick", "--out", ""], "argument --out: the path is empty"),
+        (["render", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["publish", "--profile", "quick", "--results-dir", ""], "argument --results-dir: the path is empty"),
+        (["perf", "--out", ""], "argument --out: the path is empty"),
     ],
 )
 def test_bad_input_exits_2(tmp_path, args, message):
@@ -116,3 +133,68 @@ def test_perf_rejects_unwritable_out_first(tmp_path):
     assert result.returncode == 2
     assert "invalid --out /proc/perf.json" in result.stderr
     assert "grid" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["report", "render", "publish"])
+def test_results_dir_file_rejected(tmp_path, command):
+    root = copy_site_sources(tmp_path / "site")
+    (root / "runs").write_text("not a folder")
+    result = run_cli(command, "--profile", "quick", "--results-dir", "runs", cwd=root)
+    assert result.returncode == 2
+    assert "--results-dir runs is a file; pass the folder that `python -m bench run` wrote" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (root / "_site").exists()
+    assert not (root / "report" / "_generated").exists()
+    assert not (root / "published").exists()
+
+
+@pytest.mark.parametrize("folder", ["records", "arrays", "locks", "corrupt"])
+def test_store_folder_as_file_rejected_first(tmp_path, folder):
+    quick_run = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+    assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
+    results = tmp_path / "r"
+    if (results / folder).exists():
+        shutil.rmtree(results / folder)
+    (results / folder).write_text("x\n")
+    before = {path: path.read_bytes() for path in results.rglob("*") if path.is_file()}
+
+    result = run_cli(*quick_run, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / folder} is a file, but the bench writes into a folder of that name" in result.stderr
+    assert "Remove or rename the file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {path: path.read_bytes() for path in results.rglob("*") if path.is_file()} == before
+
+
+def test_signals_folder_as_file_rejected_first(tmp_path):
+    seed_run = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+    assert run_cli(*seed_run, cwd=tmp_path).returncode == 0
+    (tmp_path / "r" / "signals").write_text("x\n")
+    before = {path: path.read_bytes() for path in (tmp_path / "r").rglob("*") if path.is_file()}
+
+    result = run_cli(*seed_run, "--signals", "seed,chirp", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / 'signals'} is a file, but the bench writes the runs of signal 'chirp'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {path: path.read_bytes() for path in (tmp_path / "r").rglob("*") if path.is_file()} == before
+
+
+def test_swapped_records_report_advises_rerun(tmp_path):
+    quick_run = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+    report = ("report", "--profile", "quick", "--results-dir", "r", "--out", "out")
+    assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
+    first, second = sorted((tmp_path / "r" / "records").iterdir())
+    first_bytes = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    second.write_bytes(first_bytes)
+
+    result = run_cli(*report, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / 'records' / first.name} is not the record of run {first.stem}" in result.stderr
+    assert "Run `nox -s bench -- --profile quick --methods floor_mean --results-dir r`, which moves" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+    # The advice holds: the bench run again replaces both records, and the report is written.
+    assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
+    assert run_cli(*report, cwd=tmp_path).returncode == 0

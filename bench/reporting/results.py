@@ -280,7 +280,8 @@ class StoredResults:
             raise DataError(f"{path} is not valid JSON: {error}. "
                             f"Run `{self.rerun_command()}` to store the record again.") from error
         if not isinstance(record, dict) or record.get("key") != key:
-            raise DataError(f"{path} is not the record of run {key}.")
+            raise DataError(f"{path} is not the record of run {key}. Run `{self.rerun_command()}`, which moves "
+                            "such a record aside to corrupt/ and computes the run again.")
         if record.get("checksum") != checksum(record):
             raise DataError(
                 f"{path} does not match its checksum, so it was changed after the bench wrote it. "
