@@ -191,7 +191,7 @@ def test_swapped_records_report_advises_rerun(tmp_path):
     result = run_cli(*report, cwd=tmp_path)
     assert result.returncode == 2
     assert f"{Path('r') / 'records' / first.name} is not the record of run {first.stem}" in result.stderr
-    assert "Run `nox -s bench -- --profile quick --methods floor_mean --results-dir r`, which moves" in result.stderr
+    assert "Run `nox -s bench -- --profile quick --results-dir r --methods floor_mean`, which moves" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 

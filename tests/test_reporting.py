@@ -1085,7 +1085,7 @@ def test_missing_record_advises_stored_command(results, tmp_path):
     (results / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     (results / "records" / f"{fake_key('pysr_direct', 1)}.json").unlink()
     # The results were moved from "elsewhere", so the advice names the folder they are in now.
-    expected = f"Run `nox -s bench -- --profile fake --results-dir {results} --config tiny.toml` to store it again"
+    expected = f"Run `nox -s bench -- --profile fake --results-dir {results} --config tiny.toml --methods pysr_direct` to store it again"
     with pytest.raises(DataError, match=re.escape(expected)):
         write_report(results, tmp_path / "out")
 

@@ -227,12 +227,12 @@ class StoredResults:
             )
         path = self.directory / "arrays" / f"{key}.npz"
         if not path.is_file():
-            raise DataError(f"{path} is missing for an ok run; run `{self.rerun_command()}` to store it again.")
+            raise DataError(f"{path} is missing for an ok run; run `{self._rerun_run(key)}` to store it again.")
         expected = json.loads(self.record_bytes(key)).get("arrays_sha256")
         if expected and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
             raise DataError(
                 f"{path} does not match the checksum in its record, so it changed after the bench wrote it. "
-                f"Run `{self.rerun_command()}` to store it again."
+                f"Run `{self._rerun_run(key)}` to store it again."
             )
         with np.load(path, allow_pickle=False) as arrays:
             if "predictions" not in arrays:
@@ -242,9 +242,14 @@ class StoredResults:
         if values.size != expected:
             raise DataError(
                 f"{path} contains {values.size} predictions but the signal grid of manifest.json has "
-                f"{expected} samples. Run `{self.rerun_command()}` to store results that match the manifest."
+                f"{expected} samples. Run `{self._rerun_run(key)}` to store results that match the manifest."
             )
         return values
+
+    def _rerun_run(self, key):
+        """Return the command that stores the run ``key`` again: the stored bench's, for that run's method."""
+        methods = list(self.runs.loc[self.runs["key"] == key, "method"].unique())
+        return self.rerun_command(methods or None)
 
     def record_path(self, key):
         """Return the path of the JSON record of the run with cache key ``key``."""
@@ -262,7 +267,7 @@ class StoredResults:
         except FileNotFoundError:
             raise DataError(
                 f"{path} is missing, but runs.csv lists run {key}. "
-                f"Run `{self.rerun_command()}` to store it again."
+                f"Run `{self._rerun_run(key)}` to store it again."
             ) from None
         except OSError as error:
             # Such as a folder in place of the record, or a file in place of the records folder.
@@ -272,20 +277,20 @@ class StoredResults:
                 problem = f"{path.parent} is not a folder"
             raise DataError(
                 f"{problem}. Restore the records folder as the bench wrote it, "
-                f"or run `{self.rerun_command()}` to store the record again."
+                f"or run `{self._rerun_run(key)}` to store the record again."
             ) from None
         try:
             record = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise DataError(f"{path} is not valid JSON: {error}. "
-                            f"Run `{self.rerun_command()}` to store the record again.") from error
+                            f"Run `{self._rerun_run(key)}` to store the record again.") from error
         if not isinstance(record, dict) or record.get("key") != key:
-            raise DataError(f"{path} is not the record of run {key}. Run `{self.rerun_command()}`, which moves "
+            raise DataError(f"{path} is not the record of run {key}. Run `{self._rerun_run(key)}`, which moves "
                             "such a record aside to corrupt/ and computes the run again.")
         if record.get("checksum") != checksum(record):
             raise DataError(
                 f"{path} does not match its checksum, so it was changed after the bench wrote it. "
-                f"Run `{self.rerun_command()}` to store it again."
+                f"Run `{self._rerun_run(key)}` to store it again."
             )
         return data
 
