@@ -62,3 +62,15 @@ def test_front_losses_are_in_target_units(tiny_config):
     # The engine's losses are single precision.
     assert chosen["loss"] == pytest.approx(train_mse, rel=1e-4)
     assert result.details["target_scale"] == pytest.approx(np.std(split.y_train))
+
+
+def test_engine_difference_in_double_precision():
+    # An offset a billion times the signal's spread: in float32 the offset alone rounds by 0.06.
+    x = np.linspace(-0.5, 0.5, 400)
+    y = 1e6 + 1e-3 * np.sin(3.0 * x)
+    settings = {"allowed_symbols": "add,sub,mul,sin,constant,variable", "population_size": 200, "generations": 30,
+                "max_evaluations": 100000, "max_length": 20, "n_threads": 1, "max_time_s": 60,
+                "model_selection": "accuracy"}
+    result = OperonDirect(settings).fit(Task(x, y, x, seed=1))
+    assert r2_score(y, result.predictions) > 0.999
+    assert result.details["formula_vs_engine_max_abs_diff"] < 1e-7

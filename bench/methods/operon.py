@@ -136,7 +136,9 @@ class OperonDirect(Method):
         # Operon's own predictions are single precision and some versions
         # return an (n, 1) column. The reported metrics come from the
         # formula evaluated in float64, and the gap between the two is kept.
-        engine_predictions = centre + scale * np.ravel(estimator.evaluate_model(chosen["tree"], features(task.x_all)))
+        # Cast before mapping back, since float32 times a Python float stays float32 in NumPy 2.
+        engine_values = np.ravel(estimator.evaluate_model(chosen["tree"], features(task.x_all))).astype(np.float64)
+        engine_predictions = centre + scale * engine_values
         predictions = formulas.evaluate(expression, task.x_all)
         generations = int(estimator.stats_["generations"])
         # pyoperon 0.6.2 reports an evaluation count of 0 whenever it has two
