@@ -231,7 +231,7 @@ def _command_run(args):
     for config, results_dir in pairs:
         with progress_display(sys.stderr) as progress:
             summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line,
-                                           cluster=spec, progress=progress)
+                                           cluster=spec, progress=progress, base=_results_dir(args))
         print(f"bench: signal {config['signal']['name']}: {summary.line()}; results in {results_dir}")
         if summary.failed:
             print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}",

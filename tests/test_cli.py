@@ -198,3 +198,44 @@ def test_swapped_records_report_advises_rerun(tmp_path):
     # The advice holds: the bench run again replaces both records, and the report is written.
     assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
     assert run_cli(*report, cwd=tmp_path).returncode == 0
+
+
+FLOOR_RUN = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [("--expression", "sin(2*pi*5*x)"), ("--signals", "chirp")],
+    ids=["expression", "signals"],
+)
+def test_seed_bench_after_other_signal(tmp_path, first):
+    assert run_cli(*FLOOR_RUN, *first, cwd=tmp_path).returncode == 0
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bench: signal seed: 2 computed" in result.stdout
+    assert (tmp_path / "r" / ".kan-sr-bench").is_file()
+
+
+def test_signals_before_seed_in_one_bench(tmp_path):
+    result = run_cli(*FLOOR_RUN, "--signals", "chirp,seed", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bench: signal chirp: 2 computed" in result.stdout
+    assert "bench: signal seed: 2 computed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [("--expression", "sin(2*pi*5*x)"), ("--signals", "chirp"), ("--signals", "chirp,seed")],
+    ids=["expression", "signals", "signals-then-seed"],
+)
+def test_foreign_results_dir_rejected_first(tmp_path, signal):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "thesis.tex").write_text("keep me\n")
+
+    result = run_cli(*FLOOR_RUN, *signal, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "r exists and was not created by this benchmark (no .kan-sr-bench file)" in result.stderr
+    # Logged runs would add lines: one line means that nothing was computed.
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [path.name for path in (tmp_path / "r").iterdir()] == ["thesis.tex"]
