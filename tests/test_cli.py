@@ -239,3 +239,17 @@ def test_foreign_results_dir_rejected_first(tmp_path, signal):
     # Logged runs would add lines: one line means that nothing was computed.
     assert len(result.stderr.strip().splitlines()) == 1
     assert [path.name for path in (tmp_path / "r").iterdir()] == ["thesis.tex"]
+
+
+def test_foreign_signal_folder_rejected_first(tmp_path):
+    assert run_cli(*FLOOR_RUN, cwd=tmp_path).returncode == 0
+    foreign = tmp_path / "r" / "signals" / "polynomial"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("keep me\n")
+
+    result = run_cli(*FLOOR_RUN, "--signals", "chirp,polynomial", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / 'signals' / 'polynomial'} exists and was not created by this benchmark" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "signals" / "chirp").exists()
+    assert [path.name for path in foreign.iterdir()] == ["notes.txt"]
