@@ -137,12 +137,15 @@ def check_results_dir(results_dir):
     """Raise BenchError when ``results_dir`` is a file, or a folder with content that this tool did not create.
 
     A folder that this tool created has the marker file, so an existing
-    folder is accepted when it is empty or has the marker.
+    folder is accepted when it is empty, has the marker, or contains only
+    a signals/ folder of marked folders (``_has_only_marked_signal_folders``).
     """
     try:
         if results_dir.exists() and not results_dir.is_dir():
             raise BenchError(f"--results-dir {results_dir} is a file; pass a folder.")
-        if results_dir.exists() and any(results_dir.iterdir()) and not (results_dir / MARKER_NAME).exists():
+        foreign = (results_dir.exists() and any(results_dir.iterdir()) and not (results_dir / MARKER_NAME).exists()
+                   and not _has_only_marked_signal_folders(results_dir))
+        if foreign:
             raise BenchError(
                 f"{results_dir} exists and was not created by this benchmark (no {MARKER_NAME} file); "
                 "choose another --results-dir or empty that folder."
@@ -150,6 +153,18 @@ def check_results_dir(results_dir):
     except OSError as error:
         raise BenchError(f"cannot use {results_dir} as the results folder: {error.strerror}. "
                          "Pass a writable folder to --results-dir.") from None
+
+
+def _has_only_marked_signal_folders(folder):
+    """Return whether ``folder`` contains nothing but a signals/ folder whose entries are all marked folders.
+
+    Benches of signals other than the seed created such a folder without
+    the marker file until they marked the --results-dir folder too.
+    """
+    entries = list(folder.iterdir())
+    if [entry.name for entry in entries] != ["signals"] or not entries[0].is_dir():
+        return False
+    return all(entry.is_dir() and (entry / MARKER_NAME).exists() for entry in entries[0].iterdir())
 
 
 def prepare_results_dir(results_dir, base=None):

@@ -253,3 +253,27 @@ def test_foreign_signal_folder_rejected_first(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "signals" / "chirp").exists()
     assert [path.name for path in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_unmarked_folder_of_signal_benches_accepted(tmp_path):
+    # Benches of other signals than the seed used to create the --results-dir folder without the marker file.
+    assert run_cli(*FLOOR_RUN, "--expression", "sin(2*pi*5*x)", cwd=tmp_path).returncode == 0
+    (tmp_path / "r" / ".kan-sr-bench").unlink()
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / ".kan-sr-bench").is_file()
+
+
+@pytest.mark.parametrize("foreign", ["notes.txt", "signals/notes.txt", "signals/chapter/notes.txt"])
+def test_unmarked_folder_with_foreign_content_rejected(tmp_path, foreign):
+    assert run_cli(*FLOOR_RUN, "--signals", "chirp", cwd=tmp_path).returncode == 0
+    (tmp_path / "r" / ".kan-sr-bench").unlink()
+    (tmp_path / "r" / foreign).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "r" / foreign).write_text("keep me\n")
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "r exists and was not created by this benchmark" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "records").exists()
