@@ -277,3 +277,12 @@ def test_unmarked_folder_with_foreign_content_rejected(tmp_path, foreign):
     assert "r exists and was not created by this benchmark" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "records").exists()
+
+
+def test_empty_results_dir_marked_by_signal_bench(tmp_path):
+    (tmp_path / "r").mkdir()
+    assert run_cli(*FLOOR_RUN, "--signals", "chirp", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "r" / ".kan-sr-bench").is_file()
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
