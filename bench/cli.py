@@ -224,14 +224,18 @@ def _command_run(args):
     pairs = _signal_configs(args, overrides)
     methods = parse_methods(args.methods) if args.methods is not None else None
     spec = cluster.cluster_spec(args.scheduler, args.workers)
+    base = _results_dir(args)
+    # Each signal's bench checks its folders too, but only after the signals before it were computed.
+    runner.check_results_dir(base)
     for config, results_dir in pairs:
-        _check_signal_folders(_results_dir(args), results_dir, config["signal"]["name"])
+        _check_signal_folders(base, results_dir, config["signal"]["name"])
+        runner.check_results_dir(results_dir)
         RunStore(results_dir).check_folders()
     failed = 0
     for config, results_dir in pairs:
         with progress_display(sys.stderr) as progress:
             summary = runner.run_benchmark(config, args.profile, results_dir, methods, command=args.command_line,
-                                           cluster=spec, progress=progress)
+                                           cluster=spec, progress=progress, base=base)
         print(f"bench: signal {config['signal']['name']}: {summary.line()}; results in {results_dir}")
         if summary.failed:
             print(f"bench: {summary.failed} runs failed; their reasons are in {results_dir / 'runs.csv'}",

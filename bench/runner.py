@@ -133,25 +133,61 @@ def plan_runs(config, methods=None):
     return adapters, planned
 
 
-def prepare_results_dir(results_dir):
-    """Create the results folder, or check that an existing one was made by this tool."""
-    marker = results_dir / MARKER_NAME
+def check_results_dir(results_dir):
+    """Raise BenchError when ``results_dir`` is a file, or a folder with content that this tool did not create.
+
+    A folder that this tool created has the marker file, so an existing
+    folder is accepted when it is empty, has the marker, or contains only
+    a signals/ folder of marked folders (``_has_only_marked_signal_folders``).
+    """
     try:
         if results_dir.exists() and not results_dir.is_dir():
             raise BenchError(f"--results-dir {results_dir} is a file; pass a folder.")
-        if results_dir.exists() and any(results_dir.iterdir()) and not marker.exists():
+        foreign = (results_dir.exists() and any(results_dir.iterdir()) and not (results_dir / MARKER_NAME).exists()
+                   and not _has_only_marked_signal_folders(results_dir))
+        if foreign:
             raise BenchError(
                 f"{results_dir} exists and was not created by this benchmark (no {MARKER_NAME} file); "
                 "choose another --results-dir or empty that folder."
             )
-        results_dir.mkdir(parents=True, exist_ok=True)
-        marker.touch()
     except OSError as error:
         raise BenchError(f"cannot use {results_dir} as the results folder: {error.strerror}. "
                          "Pass a writable folder to --results-dir.") from None
 
 
-def run_benchmark(config, profile, results_dir, methods=None, command=None, cluster=None, progress=None):
+def _has_only_marked_signal_folders(folder):
+    """Return whether ``folder`` contains nothing but a signals/ folder whose entries are all marked folders.
+
+    Benches of signals other than the seed created such a folder without
+    the marker file until they marked the --results-dir folder too.
+    """
+    entries = list(folder.iterdir())
+    if [entry.name for entry in entries] != ["signals"] or not entries[0].is_dir():
+        return False
+    return all(entry.is_dir() and (entry / MARKER_NAME).exists() for entry in entries[0].iterdir())
+
+
+def prepare_results_dir(results_dir, base=None):
+    """Create the results folder, or check that an existing one was made by this tool.
+
+    ``base`` is the bench's folder (--results-dir) when ``results_dir`` is a
+    signal's folder below it (bench.signals.results_dir). It is checked
+    first and gets the marker file too, so that a later bench of the seed
+    signal, which writes into ``base`` itself, accepts it.
+    """
+    folders = [results_dir] if base is None or base == results_dir else [base, results_dir]
+    for folder in folders:
+        check_results_dir(folder)
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / MARKER_NAME).touch()
+        except OSError as error:
+            raise BenchError(f"cannot use {folder} as the results folder: {error.strerror}. "
+                             "Pass a writable folder to --results-dir.") from None
+
+
+def run_benchmark(config, profile, results_dir, methods=None, command=None, cluster=None, progress=None, base=None):
     """Run the selected methods (all of the configuration's by default) and return a Summary.
 
     Everything that can be checked is checked before the results folder is
@@ -161,7 +197,9 @@ def run_benchmark(config, profile, results_dir, methods=None, command=None, clus
     methods and any selected with ``methods``. With ``cluster`` (a
     ``bench.cluster.ClusterSpec``) the runs go to Dask, otherwise to this
     process or to ``run.workers`` local processes. ``progress`` (a
-    ``bench.progress.Progress``) is told of every run.
+    ``bench.progress.Progress``) is told of every run. ``base`` is the
+    bench's folder when ``results_dir`` is a signal's folder below it, and
+    is created with the marker file too (``prepare_results_dir``).
     """
     progress = progress or Progress()
     make_split(config)
@@ -177,7 +215,7 @@ def run_benchmark(config, profile, results_dir, methods=None, command=None, clus
             from bench import cluster as dask_cluster
 
             client = stack.enter_context(dask_cluster.connect(cluster))
-        prepare_results_dir(results_dir)
+        prepare_results_dir(results_dir, base)
         progress.planned(sum(len(batch) for batch in batches))
         if cluster is not None:
             outcomes = dask_cluster.run_batches(client, config, results_dir, batches, progress)

@@ -198,3 +198,91 @@ def test_swapped_records_report_advises_rerun(tmp_path):
     # The advice holds: the bench run again replaces both records, and the report is written.
     assert run_cli(*quick_run, cwd=tmp_path).returncode == 0
     assert run_cli(*report, cwd=tmp_path).returncode == 0
+
+
+FLOOR_RUN = ("run", "--profile", "quick", "--methods", "floor_mean", "--results-dir", "r")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [("--expression", "sin(2*pi*5*x)"), ("--signals", "chirp")],
+    ids=["expression", "signals"],
+)
+def test_seed_bench_after_other_signal(tmp_path, first):
+    assert run_cli(*FLOOR_RUN, *first, cwd=tmp_path).returncode == 0
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bench: signal seed: 2 computed" in result.stdout
+    assert (tmp_path / "r" / ".kan-sr-bench").is_file()
+
+
+def test_signals_before_seed_in_one_bench(tmp_path):
+    result = run_cli(*FLOOR_RUN, "--signals", "chirp,seed", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bench: signal chirp: 2 computed" in result.stdout
+    assert "bench: signal seed: 2 computed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [("--expression", "sin(2*pi*5*x)"), ("--signals", "chirp"), ("--signals", "chirp,seed")],
+    ids=["expression", "signals", "signals-then-seed"],
+)
+def test_foreign_results_dir_rejected_first(tmp_path, signal):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "thesis.tex").write_text("keep me\n")
+
+    result = run_cli(*FLOOR_RUN, *signal, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "r exists and was not created by this benchmark (no .kan-sr-bench file)" in result.stderr
+    # Logged runs would add lines: one line means that nothing was computed.
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [path.name for path in (tmp_path / "r").iterdir()] == ["thesis.tex"]
+
+
+def test_foreign_signal_folder_rejected_first(tmp_path):
+    assert run_cli(*FLOOR_RUN, cwd=tmp_path).returncode == 0
+    foreign = tmp_path / "r" / "signals" / "polynomial"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("keep me\n")
+
+    result = run_cli(*FLOOR_RUN, "--signals", "chirp,polynomial", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{Path('r') / 'signals' / 'polynomial'} exists and was not created by this benchmark" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "signals" / "chirp").exists()
+    assert [path.name for path in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_unmarked_folder_of_signal_benches_accepted(tmp_path):
+    # Benches of other signals than the seed used to create the --results-dir folder without the marker file.
+    assert run_cli(*FLOOR_RUN, "--expression", "sin(2*pi*5*x)", cwd=tmp_path).returncode == 0
+    (tmp_path / "r" / ".kan-sr-bench").unlink()
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / ".kan-sr-bench").is_file()
+
+
+@pytest.mark.parametrize("foreign", ["notes.txt", "signals/notes.txt", "signals/chapter/notes.txt"])
+def test_unmarked_folder_with_foreign_content_rejected(tmp_path, foreign):
+    assert run_cli(*FLOOR_RUN, "--signals", "chirp", cwd=tmp_path).returncode == 0
+    (tmp_path / "r" / ".kan-sr-bench").unlink()
+    (tmp_path / "r" / foreign).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "r" / foreign).write_text("keep me\n")
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "r exists and was not created by this benchmark" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "records").exists()
+
+
+def test_empty_results_dir_marked_by_signal_bench(tmp_path):
+    (tmp_path / "r").mkdir()
+    assert run_cli(*FLOOR_RUN, "--signals", "chirp", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "r" / ".kan-sr-bench").is_file()
+
+    result = run_cli(*FLOOR_RUN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
