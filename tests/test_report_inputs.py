@@ -107,7 +107,8 @@ def results(tmp_path):
 def test_edited_runs_csv_rejected(results, tmp_path, method, repetition, cells, field):
     key = fake_key(method, repetition)
     edit_runs_csv(results, key, **cells)
-    pattern = rf"runs\.csv: the {field} of run {key} is .*, but its record .*`nox -s bench -- --profile fake`"
+    advice = f"`nox -s bench -- --profile fake --results-dir {results}`"
+    pattern = rf"runs\.csv: the {field} of run {key} is .*, but its record .*{re.escape(advice)}"
     with pytest.raises(DataError, match=pattern):
         write_report(results, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -35,6 +35,7 @@ from bench.signal import X, target_expression
 from bench.store import RunStore
 from test_site_support import (
     fake_key,
+    fake_seed,
     COMMIT,
     edit_runs_csv,
     FAILED_REASON,
@@ -394,13 +395,13 @@ def test_per_seed_one_row_per_run(report):
 def test_per_seed_failed_run_reason(report):
     failed = [row for row in table_rows(read(report, "per_seed.md"), "`kan_symbolic`") if row[3] == "failed"]
     assert len(failed) == 1
-    assert failed[0][1:5] == ["1", "1900000001", "failed", "symbolic"]
+    assert failed[0][1:5] == ["1", str(fake_seed("kan_symbolic", 1)), "failed", "symbolic"]
     assert failed[0][5] == "auto\\_symbolic found no function \\| edge (0, 1, 0)"
 
 
 def test_per_seed_ok_run_metrics(report):
     first = table_rows(read(report, "per_seed.md"), "`kan_numeric`")[0]
-    assert first[1:5] == ["0", "1900000000", f"{KAN_MSE_TEST[0]:.2e}", f"{KAN_R2_TEST[0]:.6f}"]
+    assert first[1:5] == ["0", str(fake_seed("kan_numeric", 0)), f"{KAN_MSE_TEST[0]:.2e}", f"{KAN_R2_TEST[0]:.6f}"]
     assert first[7] == f"[JSON](_generated/downloads/records/{fake_key('kan_numeric', 0)}.json)"
 
 
@@ -1201,7 +1202,39 @@ def test_configured_method_without_runs_is_named(tmp_path):
     (results_dir / "manifest.json").write_text(json.dumps(manifest))
     note = unrun_methods_note(load_results(results_dir))
     assert "also lists `operon_direct`, but no run of it" in note
-    assert "nox -s bench -- --profile fake --methods operon_direct` computes the missing runs" in note
+    assert f"nox -s bench -- --profile fake --results-dir {results_dir} --methods operon_direct` computes" in note
+
+
+def stored_with_command(directory, command, signal_name="seed"):
+    """Return StoredResults of no runs in ``directory`` whose manifest holds ``command`` and names ``signal_name``."""
+    manifest = {"command": command, "config": {"signal": {"name": signal_name}}}
+    return StoredResults(profile="quick", directory=directory, runs=pd.DataFrame(), manifest=manifest, is_bundle=False)
+
+
+@pytest.mark.parametrize(
+    ("command", "signal_name", "expected"),
+    [
+        ("python -m bench run --profile quick --signals seed,chirp --results-dir /data/q", "chirp",
+         "--profile quick --signals chirp --results-dir /data/q"),
+        ("python -m bench run --profile quick --signals=all --results-dir=/old", "chirp",
+         "--profile quick --signals=chirp --results-dir=/data/q"),
+        ("python -m bench run --profile quick --expression 'sin(2*pi*5*x)' --results-dir /data/q", "custom",
+         "--profile quick --expression 'sin(2*pi*5*x)' --results-dir /data/q"),
+        ("python -m bench run --profile quick --signals seed,chirp", "seed",
+         "--profile quick --signals seed --results-dir /data/q"),
+    ],
+    ids=["suite-signal", "equals-form", "expression", "seed-moved"],
+)
+def test_rerun_advice_targets_bench_folder(command, signal_name, expected):
+    folder = Path("/data/q") if signal_name == "seed" else Path("/data/q/signals") / signal_name
+    results = stored_with_command(folder, command, signal_name)
+    assert results.rerun_command() == f"nox -s bench -- {expected}"
+
+
+def test_rerun_advice_for_unfinished_signal():
+    results = stored_with_command(Path("/data/q"), "python -m bench run --profile quick --config my.toml")
+    assert results.rerun_command(signal="chirp") == ("nox -s bench -- --profile quick --config my.toml "
+                                                     "--results-dir /data/q --signals chirp")
 
 
 def test_rerun_advice_replaces_methods_subset(tmp_path):
@@ -1212,8 +1245,9 @@ def test_rerun_advice_replaces_methods_subset(tmp_path):
     (results_dir / "manifest.json").write_text(json.dumps(manifest))
     results = load_results(results_dir)
     note = unrun_methods_note(results)
-    assert "`nox -s bench -- --profile fake --config tiny.toml --methods operon_direct` computes" in note
-    assert results.rerun_command() == "nox -s bench -- --profile fake --config tiny.toml"
+    folder = f"--results-dir {results_dir}"
+    assert f"`nox -s bench -- --profile fake --config tiny.toml {folder} --methods operon_direct` computes" in note
+    assert results.rerun_command() == f"nox -s bench -- --profile fake --config tiny.toml {folder}"
 
 
 def test_method_with_missing_rows_is_named(results, tmp_path):
@@ -1223,7 +1257,7 @@ def test_method_with_missing_rows_is_named(results, tmp_path):
     runs_csv.write_text("".join(line for line in lines if dropped not in line), encoding="utf-8")
     note = missing_runs_note(load_results(results))
     assert "asks for 2 repetitions of each method, but runs.csv lists fewer for `pysr_direct` (1 of 2)" in note
-    assert "`nox -s bench -- --profile fake --methods pysr_direct` computes the missing runs" in note
+    assert f"`nox -s bench -- --profile fake --results-dir {results} --methods pysr_direct` computes" in note
     assert "`kan_numeric`" not in note
     out = tmp_path / "report" / "_generated"
     write_report(results, out)
@@ -1257,6 +1291,84 @@ def test_manifest_with_bad_profile_rejected(results, tmp_path, profile):
     with pytest.raises(DataError, match=r"which is not a profile name"):
         write_report(results, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def edit_manifest(results, edit):
+    """Apply ``edit`` to the parsed manifest.json of ``results`` and write it back."""
+    path = results / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    edit(manifest)
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda manifest: manifest["config"].pop("split"), "has an invalid config.split: "),
+        (lambda manifest: manifest["config"].pop("run"), "has an invalid config.run: "),
+        (lambda manifest: manifest.update(machine="a string"), "has an invalid machine: 'a string'"),
+        (lambda manifest: manifest["config"]["run"].update(noise_levels="x"), "has an invalid config.run.noise_levels"),
+        (lambda manifest: manifest.update(git_commit="<script>"), "has an invalid git_commit: '<script>'"),
+        (lambda manifest: manifest.update(command="rm -rf / ; python -m bench run"), "has an invalid command"),
+        (lambda manifest: manifest.update(command="python -m bench run\nrm -rf /"), "has an invalid command"),
+    ],
+    ids=["no-split", "no-run", "machine", "noise-levels", "commit", "command", "command-newline"],
+)
+def test_manifest_with_invalid_field_rejected(results, tmp_path, edit, message):
+    edit_manifest(results, edit)
+    with pytest.raises(DataError, match=re.escape(message)):
+        write_report(results, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda manifest: manifest["config"]["run"].update(base_seed=7), "but base_seed 7 gives"),
+        (lambda manifest: manifest["config"]["run"].update(noise_levels=[0.5]), "its noise level 0 is not among"),
+        (lambda manifest: manifest["versions"].update(python="3.0.0"), "it used python 3.11.9, but the manifest records 3.0.0"),
+    ],
+    ids=["base-seed", "noise-levels", "versions"],
+)
+def test_manifest_run_settings_checked(results, tmp_path, edit, message):
+    edit_manifest(results, edit)
+    with pytest.raises(DataError, match=re.escape(message)):
+        write_report(results, tmp_path / "out")
+
+
+@pytest.mark.parametrize("edit", [{"name": "chirp"}, {"name": "custom", "expression": "sin(2*pi*7*x)"}])
+def test_manifest_with_other_signal_rejected(tmp_path, edit):
+    results = make_results(tmp_path)
+    config = json.loads((results / "manifest.json").read_text(encoding="utf-8"))["config"]
+    seed = dict(config, signal={**config["signal"], "name": "seed", "expression": ""})
+    summary = runner.signal_summary(signals.load_signal(seed))
+
+    def swap_signal(manifest):
+        manifest["signal"] = summary
+        manifest["config"]["signal"].update(edit)
+
+    edit_manifest(results, swap_signal)
+    with pytest.raises(DataError, match=r"states signal '(chirp|custom)' .*, but its runs used 4\*sin"):
+        write_report(results, tmp_path / "out")
+
+
+def test_two_keys_for_one_run_rejected(results, tmp_path):
+    # A second record of kan_numeric's repetition 0, with other settings and the key they give.
+    key = fake_key("kan_numeric", 0)
+    record = json.loads(RunStore(results).record_path(key).read_text(encoding="utf-8"))
+    config = json.loads((results / "manifest.json").read_text(encoding="utf-8"))["config"]
+    settings = dict(record["settings"], width=[1, 9, 1])
+    other = runner.run_key(config, "kan_numeric", settings, record["seed"], record["versions"], None)
+    store = RunStore(results)
+    copied = {name: value for name, value in record.items() if name not in ("checksum", "schema", "arrays_sha256")}
+    store.save(dict(copied, key=other, settings=settings), store.load_arrays(key))
+    runs_csv = results / "runs.csv"
+    lines = runs_csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    row = next(line for line in lines if key in line)
+    runs_csv.write_text("".join(lines + [row.replace(key, other)]), encoding="utf-8")
+    with pytest.raises(DataError, match=rf"lists method kan_numeric at noise level 0, repetition 0, twice: runs {key} "
+                                        rf"and {other}"):
+        write_report(results, tmp_path / "out")
 
 
 def test_manifest_with_edited_rate_rejected(tmp_path):

@@ -19,6 +19,7 @@ from bench import config as config_module
 from bench import registry
 from bench.signal import X, evaluate_expression, sample_grid, target_expression
 from bench.runner import run_key
+from bench.seeds import derive_seed
 from bench.store import RunStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -106,11 +107,13 @@ def edit_runs_csv(results, key, **cells):
 def fake_key(method, repetition):
     """Return the cache key of a fake run: the key the bench computes from the fake configuration and record."""
     config = fake_config(DEFAULT_METHODS)
-    return run_key(config, method, registry.settings_for(config, method), fake_seed(repetition), FAKE_VERSIONS, None)
+    return run_key(config, method, registry.settings_for(config, method), fake_seed(method, repetition),
+                   FAKE_VERSIONS, None)
 
 
-def fake_seed(repetition):
-    return 1_900_000_000 + repetition
+def fake_seed(method, repetition):
+    """Return the seed of a fake run: the one the bench derives from the fake configuration's base seed."""
+    return derive_seed(fake_config(DEFAULT_METHODS)["run"]["base_seed"], method, repetition)
 
 
 def _run(config, method, repetition, x, y):
@@ -119,7 +122,7 @@ def _run(config, method, repetition, x, y):
         "key": fake_key(method, repetition),
         "method": method,
         "repetition": repetition,
-        "seed": fake_seed(repetition),
+        "seed": fake_seed(method, repetition),
         "status": "ok",
         "reason": "",
         "stage": "",

@@ -292,7 +292,8 @@ def test_publish_rejects_damaged_kept_bundle(suite_project, tmp_path):
     fewer = tmp_path / "fewer"
     shutil.copytree(suite_project / "results" / "quick", fewer)
     shutil.rmtree(fewer / "signals" / "tone_slow")
-    with pytest.raises(DataError, match=r"tone_slow"):
+    with pytest.raises(DataError, match=r"the earlier bundle of signal tone_slow, which this publish would keep, is "
+                                        r"damaged: .* Restore .*signals/tone_slow with git, or move it away"):
         export_bundle(fewer, bundle)
     assert (bundle / "signals" / "tone_slow" / "runs.csv").read_text(encoding="utf-8") == "edited"
 
@@ -317,7 +318,7 @@ def test_local_signal_keeps_published_others(suite_project, tmp_path):
 def test_publish_rejects_unfinished_signal(tmp_path):
     results = make_results(tmp_path, profile="quick")
     (results / "signals" / "chirp" / "records").mkdir(parents=True)
-    with pytest.raises(DataError, match=r"signals/chirp has no runs\.csv .*--signals chirp"):
+    with pytest.raises(DataError, match=rf"signals/chirp has no runs\.csv .*--results-dir {results} --signals chirp`"):
         export_bundle(results, tmp_path / "published" / "quick")
     assert not (tmp_path / "published" / "quick").exists()
 
@@ -354,6 +355,18 @@ def test_unfinished_signal_listed(tmp_path):
     rows = table_cells(generated(root, "suite_signals.md"), "suite-signals")
     assert rows[1][0] == "chirp"
     assert rows[1][1].startswith("not run yet: its folder has no finished bench")
+    assert not (root / "report" / "signals" / "chirp.qmd").exists()
+
+
+def test_signal_folder_of_other_signal_not_shown(tmp_path):
+    root = copy_site_sources(tmp_path)
+    results = make_old_style_suite(root)
+    shutil.copytree(results, tmp_path / "seed_copy", ignore=shutil.ignore_patterns("signals"))
+    shutil.copytree(tmp_path / "seed_copy", results / "signals" / "chirp")
+    write_report(results, root / "report" / "_generated")
+    rows = table_cells(generated(root, "suite_signals.md"), "suite-signals")
+    assert rows[1][0] == "chirp"
+    assert rows[1][1] == "not shown: its folder holds the runs of signal `seed`; run this signal's bench into it again"
     assert not (root / "report" / "signals" / "chirp.qmd").exists()
 
 

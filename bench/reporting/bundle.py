@@ -33,7 +33,6 @@ from bench.reporting.results import (
     BUNDLE_INDEX,
     PUBLISHED_ROOT,
     SIGNALS_FOLDER,
-    bench_command,
     load_results,
     publish_command,
     signal_folders,
@@ -90,7 +89,7 @@ def export_bundle(results_dir, bundle_dir):
     files = bundle_files(results)
     names = []
     for name, folder in signal_folders(results_dir):
-        for relative, data in bundle_files(_load_signal_results(name, folder, results.profile)).items():
+        for relative, data in bundle_files(_load_signal_results(name, folder, results)).items():
             files[f"{SIGNALS_FOLDER}/{name}/{relative}"] = data
         names.append(name)
     kept_names = tuple(name for name, _ in signal_folders(bundle_dir) if name not in names)
@@ -114,18 +113,25 @@ def _earlier_signal_files(bundle_dir, name):
     a damaged bundle raises DataError instead of being published again.
     """
     folder = bundle_dir / SIGNALS_FOLDER / name
-    load_results(folder)
+    try:
+        load_results(folder)
+    except BenchError as error:
+        raise DataError(f"the earlier bundle of signal {name}, which this publish would keep, is damaged: {error} "
+                        f"Restore {folder} with git, or move it away to publish without it.") from None
     index = json.loads((folder / BUNDLE_INDEX).read_bytes())
     relatives = [*index["files"], BUNDLE_INDEX]
     return {f"{SIGNALS_FOLDER}/{name}/{relative}": (folder / relative).read_bytes() for relative in relatives}
 
 
-def _load_signal_results(name, folder, profile):
-    """Load the results of the suite signal ``name`` in ``folder``, or raise DataError when its bench did not finish."""
+def _load_signal_results(name, folder, results):
+    """Load the results of the suite signal ``name`` in ``folder``, or raise DataError when its bench did not finish.
+
+    ``results`` are those of the folder above, whose bench command the advice reuses.
+    """
     if not (folder / "runs.csv").is_file() or not (folder / "manifest.json").is_file():
         raise DataError(
             f"{folder} has no runs.csv or no manifest.json, so the bench of signal {name} did not finish and it cannot "
-            f"be published. Run `{bench_command(profile)} --signals {name}` to finish it, or move the folder away."
+            f"be published. Run `{results.rerun_command(signal=name)}` to finish it, or move the folder away."
         )
     return load_results(folder)
 

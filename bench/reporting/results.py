@@ -19,9 +19,10 @@ import pandas as pd
 
 from bench import registry, signals
 from bench.config import METHOD_NAMES, PROFILES
-from bench.errors import DataError, NoResultsError
+from bench.errors import BenchError, DataError, NoResultsError
 from bench.methods.base import REFERENCE
 from bench.signal import sample_grid
+from bench.seeds import derive_seed
 from bench.store import checksum
 
 KEY_PATTERN = r"[0-9a-f]{24}"
@@ -56,6 +57,8 @@ CLEAN_LEVEL = 0.0
 RECORD_METRICS = ("mse_test", "r2_test", "mse_train")
 # The names the report accepts for a profile: it puts them into commands and paths.
 PROFILE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+# A git commit as the bench records it: 40 hex digits, with -dirty when the tree had changes, or empty.
+COMMIT_TEXT = re.compile(r"([0-9a-f]{40}(-dirty)?)?")
 RECORD_FIELDS = tuple(column for column in (*RUN_COLUMNS, *OPTIONAL_COLUMNS, NOISE_COLUMN) if column not in RECORD_METRICS)
 INTEGER_COLUMNS = ("repetition", "seed", "formula_size")
 # The bench writes the seconds of a run with 3 decimals, and every other number so that it parses back exactly.
@@ -173,42 +176,63 @@ class StoredResults:
             return used["sampling_rate_hz"]
         return self.manifest["config"]["signal"]["sampling_rate_hz"]
 
-    def rerun_command(self, methods=None):
+    def rerun_command(self, methods=None, signal=None):
         """Return the nox command that stores these results again, with the options of the bench that wrote them.
 
         The manifest stores that bench's command line, such as ``python -m bench run --profile quick
-        --results-dir out``, so any --config and --results-dir are kept. Its --methods is replaced by
-        ``methods`` when given, and dropped otherwise: a bench of a few methods cannot store the runs of
-        the others, and a bench of every method reuses each run it finds. Without a stored command, the
-        profile's bench command is returned.
+        --results-dir out``, so any --config is kept. --results-dir names the folder that this bench
+        was given, wherever it is now: for a signal of a suite or an --expression, the folder above
+        ``signals/<name>/``. --signals names only this signal, or ``signal`` when given, which then
+        replaces an --expression. --methods is replaced by ``methods`` when given, and dropped
+        otherwise: a bench of a few methods cannot store the runs of the others, and a bench of every
+        method reuses each run it finds. Without a stored command, the profile's bench command is
+        returned.
         """
         command = self.manifest.get("command")
         prefix = "python -m bench run"
         if isinstance(command, str) and (command == prefix or command.startswith(prefix + " ")):
-            options = self._adapted_options(command[len(prefix):].strip(), methods)
+            options = self._adapted_options(command[len(prefix):].strip(), methods, signal)
             return f"nox -s bench -- {options}".rstrip()
-        suffix = f" --methods {','.join(methods)}" if methods else ""
+        suffix = f" --signals {signal}" if signal else ""
+        suffix += f" --methods {','.join(methods)}" if methods else ""
         return bench_command(self.profile) + suffix
 
-    def _adapted_options(self, options, methods):
-        """Return the bench options ``options`` with --results-dir pointing at this folder and --methods set to ``methods``."""
+    def _bench_folder(self):
+        """Return the --results-dir of the bench that wrote these results: for a suite signal, the folder above signals/."""
+        name = self.manifest["config"]["signal"].get("name", signals.DEFAULT_SIGNAL)
+        folder = self.directory
+        if name != signals.DEFAULT_SIGNAL and folder.name == name and folder.parent.name == SIGNALS_FOLDER:
+            return folder.parent.parent
+        return folder
+
+    def _adapted_options(self, options, methods, signal):
+        """Return the bench options ``options`` adapted as ``rerun_command`` describes."""
         try:
             words = shlex.split(options)
         except ValueError:
             return options
-        adapted = []
-        skip = False
+        base = self._bench_folder()
+        name = self.manifest["config"]["signal"].get("name", signals.DEFAULT_SIGNAL)
+        replaced = {"--results-dir": str(base), "--methods": None, "--signals": signal or name}
+        if signal:
+            replaced["--expression"] = None
+        adapted, skip = [], False
         for index, word in enumerate(words):
             if skip:
                 skip = False
-            elif word in ("--results-dir", "--methods") and index + 1 < len(words):
-                skip = True
-                if word == "--results-dir":
-                    adapted += [word, str(self.directory)]
-            elif word.startswith("--results-dir="):
-                adapted.append(f"--results-dir={self.directory}")
-            elif not word.startswith("--methods="):
+                continue
+            option, equals, _ = word.partition("=")
+            if option not in replaced:
                 adapted.append(word)
+                continue
+            skip = not equals and index + 1 < len(words)
+            value = replaced.pop(option)
+            if value is not None:
+                adapted += [f"{option}={value}"] if equals else [option, value]
+        if "--results-dir" in replaced and base.resolve() != (RESULTS_ROOT / self.profile).resolve():
+            adapted += ["--results-dir", str(base)]
+        if signal and "--signals" in replaced:
+            adapted += ["--signals", signal]
         if methods:
             adapted += ["--methods", ",".join(methods)]
         return shlex.join(adapted)
@@ -533,6 +557,7 @@ def check_runs_against_records(results):
     path = results.directory / "runs.csv"
     columns = [column for column in (*RECORD_FIELDS, *RECORD_METRICS) if column in results.runs.columns]
     identity = _manifest_signal_identity(results)
+    seen = {}
     for row in results.runs.to_dict("records"):
         key = row["key"]
         record = json.loads(results.record_bytes(key))
@@ -557,6 +582,13 @@ def check_runs_against_records(results):
                     f"changed after the bench wrote them. {_rewrite_runs_advice(results)}"
                 )
         _check_repetition(results, row)
+        # After the comparison with the record, so that an edited cell is reported as such.
+        run = (row["method"], float(row.get(NOISE_COLUMN, CLEAN_LEVEL)), row["repetition"])
+        if run in seen:
+            raise DataError(f"{path} lists method {run[0]} at noise level {run[1]:g}, repetition "
+                            f"{_shown(run[2], 'repetition')}, twice: runs {seen[run]} and {key}. "
+                            f"{_rewrite_runs_advice(results)}")
+        seen[run] = key
 
 
 def _manifest_signal_identity(results):
@@ -575,6 +607,7 @@ def _manifest_signal_identity(results):
         section = {"name": signals.DEFAULT_SIGNAL, "expression": "", **configured}
         return signals.load_signal({**manifest["config"], "signal": section}).identity
     identity = block["identity"]
+    _check_identity_source(results, identity, block)
     pairs = [("domain", identity.get("domain"), configured.get("domain"))]
     if "sampling_rate_hz" in identity:
         pairs.append(("sampling_rate_hz", identity["sampling_rate_hz"], configured.get("sampling_rate_hz")))
@@ -584,6 +617,24 @@ def _manifest_signal_identity(results):
             raise DataError(f"{results.directory / 'manifest.json'} states signal {name} {stated!r}, but its runs used "
                             f"{used!r}, so manifest.json was edited after the bench wrote it. {_manifest_advice(results)}")
     return identity
+
+
+def _check_identity_source(results, identity, block):
+    """Raise DataError unless config.signal names the signal, formula or data series that the runs used."""
+    configured = results.manifest["config"]["signal"]
+    path = results.directory / "manifest.json"
+    try:
+        entry = signals.suite_entry(configured)
+    except BenchError as error:
+        raise DataError(f"{path} has an invalid config.signal: {error} {_manifest_advice(results)}") from None
+    name = configured.get("name", signals.DEFAULT_SIGNAL)
+    if entry.dataset:
+        used, stated = identity.get("dataset"), entry.dataset
+    else:
+        used, stated = identity.get("expression"), str(entry.expression)
+    if used != stated or block.get("name", name) != name:
+        raise DataError(f"{path} states signal {name!r} ({stated}), but its runs used {used}, so manifest.json was "
+                        f"edited after the bench wrote it. {_manifest_advice(results)}")
 
 
 def _check_key(results, record, identity):
@@ -602,6 +653,32 @@ def _check_key(results, record, identity):
         raise DataError(f"{results.record_path(record.get('key'))} does not follow from the configuration in "
                         f"{results.directory / 'manifest.json'}: with its signal and split, the run's key would be "
                         f"{expected}. manifest.json was edited or comes from another bench. {_manifest_advice(results)}")
+    _check_record_against_run_settings(results, record)
+
+
+def _check_record_against_run_settings(results, record):
+    """Raise DataError when a record's seed, noise level or versions disagree with the manifest's run settings.
+
+    A run's seed is derived from the base seed, the method and the
+    repetition, and the manifest's versions are those of every run.
+    """
+    manifest, path = results.manifest, results.directory / "manifest.json"
+    run = manifest["config"]["run"]
+    problems = []
+    if "base_seed" in run:
+        seed = derive_seed(run["base_seed"], record.get("method"), record.get("repetition"))
+        if seed != record.get("seed"):
+            problems.append(f"its seed is {_shown(record.get('seed'))}, but base_seed {run['base_seed']} gives {seed}")
+    level = float(record.get(NOISE_COLUMN, CLEAN_LEVEL))
+    if "noise_levels" in run and level not in {float(value) for value in run["noise_levels"]}:
+        problems.append(f"its noise level {level:g} is not among the configured {run['noise_levels']}")
+    versions = manifest.get("versions") or {}
+    for package, version in (record.get("versions") or {}).items():
+        if package != "bench" and package in versions and versions[package] != version:
+            problems.append(f"it used {package} {version}, but the manifest records {versions[package]}")
+    if problems:
+        raise DataError(f"run {record.get('key')} does not match {path}: {'; '.join(problems)}. manifest.json or "
+                        f"the record was edited after the bench wrote them. {_manifest_advice(results)}")
 
 
 def _manifest_advice(results):
@@ -682,7 +759,49 @@ def read_manifest(path):
             "expected start < stop and a positive rate. Run the bench again to rewrite manifest.json."
         )
     _check_signal_block(path, manifest, stop - start)
+    _check_manifest_fields(path, manifest)
     return manifest
+
+
+def _check_manifest_fields(path, manifest):
+    """Raise DataError unless the manifest's fields that the pages read have the types the bench writes."""
+    config = manifest["config"]
+    checks = [
+        ("config.split", config.get("split"), lambda value: isinstance(value, dict)),
+        ("config.split.test_fraction", (config.get("split") or {}).get("test_fraction"), _is_number),
+        ("config.split.data_seed", (config.get("split") or {}).get("data_seed"), _is_int),
+        ("config.run", config.get("run"), lambda value: isinstance(value, dict)),
+        ("config.run.repetitions", (config.get("run") or {}).get("repetitions"),
+         lambda value: _is_int(value) and value >= 1),
+        ("config.run.methods", (config.get("run") or {}).get("methods"),
+         lambda value: isinstance(value, list) and all(isinstance(name, str) for name in value)),
+        ("config.methods", config.get("methods"), lambda value: isinstance(value, dict)),
+        ("machine", manifest.get("machine", {}), lambda value: isinstance(value, dict)),
+        ("versions", manifest.get("versions", {}), lambda value: isinstance(value, dict)),
+        ("git_commit", manifest.get("git_commit"),
+         lambda value: value is None or (isinstance(value, str) and COMMIT_TEXT.fullmatch(value) is not None)),
+        ("command", manifest.get("command"),
+         lambda value: value is None or (isinstance(value, str) and value.startswith("python -m bench ")
+                                         and "\n" not in value and "\r" not in value)),
+    ]
+    run = config.get("run") or {}
+    if "base_seed" in run:
+        checks.append(("config.run.base_seed", run["base_seed"], _is_int))
+    if "noise_levels" in run:
+        checks.append(("config.run.noise_levels", run["noise_levels"],
+                       lambda value: isinstance(value, list) and all(_is_number(level) for level in value)))
+    for name, value, valid in checks:
+        if not valid(value):
+            raise DataError(f"{path} has an invalid {name}: {_shown(value)}. The bench never writes that, so the "
+                            "file was edited; run the bench again to rewrite manifest.json.")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
 
 
 def _check_signal_block(path, manifest, width):

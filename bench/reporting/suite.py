@@ -161,7 +161,13 @@ def _read_signal(name, folder):
         # A signal whose bench is still running has neither, because the bench writes runs.csv and
         # manifest.json last.
         logger.info("signal %s of the suite has no results: %s", name, error)
-        return SuiteSignal(name, folder, missing="its folder has no finished bench (no runs.csv or manifest.json)")
+        return SuiteSignal(name, folder,
+                           missing="not run yet: its folder has no finished bench (no runs.csv or manifest.json)")
+    stored = results.manifest["config"]["signal"].get("name", signals.DEFAULT_SIGNAL)
+    if stored != name:
+        logger.warning("skipped %s: it holds the runs of signal %s, not of %s", folder, stored, name)
+        return SuiteSignal(name, folder, missing=f"not shown: its folder holds the runs of signal {code(stored)}; run "
+                                                 "this signal's bench into it again")
     return SuiteSignal(name, folder, results.at_lowest_noise(), results)
 
 
@@ -301,7 +307,7 @@ def signals_table(suite, linked):
     rows = []
     for entry in suite.signals:
         if entry.results is None:
-            rows.append([_signal_cell(entry, linked), f"not run yet: {entry.missing}", MISSING, MISSING])
+            rows.append([_signal_cell(entry, linked), entry.missing, MISSING, MISSING])
             continue
         results = entry.results
         description = (results.manifest.get("signal") or {}).get("description") or signals.SUITE[signals.DEFAULT_SIGNAL].description
