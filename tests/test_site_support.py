@@ -7,7 +7,7 @@ anything.
 """
 
 import csv
-import hashlib
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +16,7 @@ import numpy as np
 import sympy
 
 from bench import config as config_module
+from bench import signals
 from bench import registry
 from bench.signal import X, evaluate_expression, sample_grid, target_expression
 from bench.runner import run_key
@@ -43,6 +44,8 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 MACHINE = {"cpu": "Fake CPU", "cores": 4, "system": "Linux-6.1-x86_64"}
 DEFAULT_METHODS = ("kan_numeric", "kan_symbolic", "pysr_direct")
 FAKE_VERSIONS = {"python": "3.11.9"}
+# The quick profile's base seed, which fake_config keeps.
+FAKE_BASE_SEED = config_module.PROFILES["quick"]["run"]["base_seed"]
 
 
 def fake_config(methods):
@@ -104,16 +107,22 @@ def edit_runs_csv(results, key, **cells):
         writer.writerows(rows)
 
 
+@functools.cache
 def fake_key(method, repetition):
     """Return the cache key of a fake run: the key the bench computes from the fake configuration and record."""
     config = fake_config(DEFAULT_METHODS)
     return run_key(config, method, registry.settings_for(config, method), fake_seed(method, repetition),
-                   FAKE_VERSIONS, None)
+                   FAKE_VERSIONS, None, signal_identity=_fake_identity())
+
+
+@functools.cache
+def _fake_identity():
+    return signals.load_signal(fake_config(DEFAULT_METHODS)).identity
 
 
 def fake_seed(method, repetition):
     """Return the seed of a fake run: the one the bench derives from the fake configuration's base seed."""
-    return derive_seed(fake_config(DEFAULT_METHODS)["run"]["base_seed"], method, repetition)
+    return derive_seed(FAKE_BASE_SEED, method, repetition)
 
 
 def _run(config, method, repetition, x, y):

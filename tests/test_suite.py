@@ -266,9 +266,17 @@ def test_publish_exports_signal_bundles(suite_project, tmp_path, caplog):
     assert "read from the published bundle `published/quick`" in generated(clone, "suite_source.md")
 
 
-def test_publish_keeps_other_signal_bundles(suite_project, tmp_path, caplog):
-    bundle = tmp_path / "bundle"
+@pytest.fixture(scope="module")
+def suite_bundle(suite_project, tmp_path_factory):
+    """The bundle of the real suite, exported once; tests copy it before changing it."""
+    bundle = tmp_path_factory.mktemp("suite_bundle") / "quick"
     export_bundle(suite_project / "results" / "quick", bundle)
+    return bundle
+
+
+def test_publish_keeps_other_signal_bundles(suite_project, suite_bundle, tmp_path, caplog):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(suite_bundle, bundle)
     earlier = {path.relative_to(bundle): path.read_bytes()
                for path in (bundle / "signals" / "tone_slow").rglob("*") if path.is_file()}
     fewer = tmp_path / "fewer"
@@ -285,9 +293,9 @@ def test_publish_keeps_other_signal_bundles(suite_project, tmp_path, caplog):
     assert any("kept the earlier bundles of signals tone_slow" in record.message for record in caplog.records)
 
 
-def test_publish_rejects_damaged_kept_bundle(suite_project, tmp_path):
+def test_publish_rejects_damaged_kept_bundle(suite_project, suite_bundle, tmp_path):
     bundle = tmp_path / "bundle"
-    export_bundle(suite_project / "results" / "quick", bundle)
+    shutil.copytree(suite_bundle, bundle)
     (bundle / "signals" / "tone_slow" / "runs.csv").write_text("edited", encoding="utf-8")
     fewer = tmp_path / "fewer"
     shutil.copytree(suite_project / "results" / "quick", fewer)
@@ -298,9 +306,9 @@ def test_publish_rejects_damaged_kept_bundle(suite_project, tmp_path):
     assert (bundle / "signals" / "tone_slow" / "runs.csv").read_text(encoding="utf-8") == "edited"
 
 
-def test_local_signal_keeps_published_others(suite_project, tmp_path):
+def test_local_signal_keeps_published_others(suite_project, suite_bundle, tmp_path):
     root = copy_site_sources(tmp_path)
-    export_bundle(suite_project / "results" / "quick", root / "published" / "quick")
+    shutil.copytree(suite_bundle, root / "published" / "quick")
     local = root / "results" / "quick" / "signals" / "tone_slow"
     shutil.copytree(signal_folder(suite_project, "tone_slow"), local)
     write_report(local, root / "report" / "_generated")

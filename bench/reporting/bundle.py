@@ -86,15 +86,17 @@ def export_bundle(results_dir, bundle_dir):
         raise BenchError(f"{bundle_dir} exists and is not a published bundle (it has no {BUNDLE_INDEX}); "
                          "move it away or choose another folder.")
 
+    names = [name for name, _ in signal_folders(results_dir)]
+    kept_names = tuple(name for name, _ in signal_folders(bundle_dir) if name not in names)
+    # The kept bundles are checked first, since drawing the new figures takes longer.
+    kept_files = {}
+    for name in kept_names:
+        kept_files.update(_earlier_signal_files(bundle_dir, name))
     files = bundle_files(results)
-    names = []
     for name, folder in signal_folders(results_dir):
         for relative, data in bundle_files(_load_signal_results(name, folder, results)).items():
             files[f"{SIGNALS_FOLDER}/{name}/{relative}"] = data
-        names.append(name)
-    kept_names = tuple(name for name, _ in signal_folders(bundle_dir) if name not in names)
-    for name in kept_names:
-        files.update(_earlier_signal_files(bundle_dir, name))
+    files.update(kept_files)
     _replace_folder(bundle_dir, files)
     size = sum(len(data) for data in files.values())
     logger.info("exported %d files (%d bytes) of profile %r, with %d other signals, to %s", len(files), size,
