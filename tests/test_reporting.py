@@ -473,10 +473,12 @@ SNAPPED_EDGES = [
 
 
 def snapped_report(results, tmp_path, edges):
+    """Return the snapped-edges section for ``results`` after storing ``edges`` in kan_symbolic's first record.
+
+    The section is built as write_report builds it, without drawing the report's figures.
+    """
     resave_record(results, fake_key("kan_symbolic", 0), details={"edges": edges})
-    out = tmp_path / "report" / "_generated"
-    write_report(results, out)
-    return read(out, "snap_fits.md")
+    return snap_fits_section(load_results(results).at_lowest_noise())
 
 
 def test_snapped_edges_table_per_layer(results, tmp_path):
@@ -523,7 +525,7 @@ def test_snapped_edges_malformed_rejected(results, tmp_path, details, message):
     key = fake_key("kan_symbolic", 0)
     resave_record(results, key, details=details)
     with pytest.raises(DataError, match=re.escape(message)) as caught:
-        write_report(results, tmp_path / "report" / "_generated")
+        snap_fits_section(load_results(results).at_lowest_noise())
     assert f"{key}.json: " in str(caught.value)
     assert "to store the run again" in str(caught.value)
 
