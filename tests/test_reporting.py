@@ -1389,7 +1389,7 @@ def test_run_beyond_manifest_repetitions_rejected(results, tmp_path):
     manifest = json.loads((results / "manifest.json").read_text())
     manifest["config"]["run"]["repetitions"] = 1
     (results / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(DataError, match=r"manifest\.json asks for 1 repetition, but run \w+ is repetition 1\."):
+    with pytest.raises(DataError, match=r"manifest\.json asks for 1 repetition, but run \w+ is repetition 1\. Run"):
         write_report(results, tmp_path / "out")
 
 

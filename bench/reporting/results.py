@@ -698,7 +698,7 @@ def _check_repetition(results, row):
     if not 0 <= row["repetition"] < repetitions:
         noun = "repetition" if repetitions == 1 else "repetitions"
         raise DataError(f"{results.directory / 'manifest.json'} asks for {repetitions} {noun}, but run "
-                        f"{row['key']} is repetition {_shown(row['repetition'])}. "
+                        f"{row['key']} is repetition {_shown(row['repetition'], 'repetition')}. "
                         f"Run `{results.rerun_command()}` to write the results again.")
 
 
