@@ -272,11 +272,13 @@ TOLERANCE_RULE = f"a number from {MIN_TOLERANCE:.3g} (float64's machine epsilon)
 TYPE_NAMES = {int: "an integer", float: "a number", list: "a list", str: "a string", dict: "a table", bool: "a boolean"}
 
 
-def _is_int(value):
+def is_int(value):
+    """Return whether ``value`` is an int as TOML and JSON give it, not a bool."""
     return type(value) is int
 
 
-def _is_number(value):
+def is_number(value):
+    """Return whether ``value`` is a finite int or float, not a bool."""
     return type(value) in (int, float) and math.isfinite(value)
 
 
@@ -289,12 +291,12 @@ def _non_negative_int(value):
 
 
 def _is_increasing_grid_list(value):
-    return (len(value) > 0 and all(_is_int(g) and 0 < g <= MAX_KAN_GRID for g in value)
+    return (len(value) > 0 and all(is_int(g) and 0 < g <= MAX_KAN_GRID for g in value)
             and list(value) == sorted(set(value)))
 
 
 def _is_width(value):
-    return (2 <= len(value) <= MAX_KAN_LAYERS + 1 and all(_is_int(w) and 0 < w <= MAX_KAN_NODES for w in value)
+    return (2 <= len(value) <= MAX_KAN_LAYERS + 1 and all(is_int(w) and 0 < w <= MAX_KAN_NODES for w in value)
             and value[0] == 1 and value[-1] == 1)
 
 
@@ -304,13 +306,13 @@ def _is_string_list(value):
 
 def _is_nested_constraints(value):
     return all(
-        isinstance(inner, dict) and all(isinstance(name, str) and _is_int(limit) and limit >= -1 for name, limit in inner.items())
+        isinstance(inner, dict) and all(isinstance(name, str) and is_int(limit) and limit >= -1 for name, limit in inner.items())
         for inner in value.values()
     )
 
 
 def _is_domain(value):
-    return len(value) == 2 and all(_is_number(v) for v in value) and value[0] < value[1]
+    return len(value) == 2 and all(is_number(v) for v in value) and value[0] < value[1]
 
 
 def _is_symbolic_library(value):
@@ -332,7 +334,7 @@ def _is_tolerance(value):
 
 def _is_noise_levels(value):
     return (len(value) > 0
-            and all(_is_number(level) and (level == 0 or MIN_NOISE_LEVEL <= level <= MAX_NOISE_LEVEL) for level in value)
+            and all(is_number(level) and (level == 0 or MIN_NOISE_LEVEL <= level <= MAX_NOISE_LEVEL) for level in value)
             and len(set(value)) == len(value))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench import registry, signals
-from bench.config import METHOD_NAMES, PROFILES
+from bench.config import METHOD_NAMES, PROFILES, is_int, is_number
 from bench.errors import BenchError, DataError, NoResultsError
 from bench.methods.base import REFERENCE
 from bench.signal import sample_grid
@@ -768,11 +768,11 @@ def _check_manifest_fields(path, manifest):
     config = manifest["config"]
     checks = [
         ("config.split", config.get("split"), lambda value: isinstance(value, dict)),
-        ("config.split.test_fraction", (config.get("split") or {}).get("test_fraction"), _is_number),
-        ("config.split.data_seed", (config.get("split") or {}).get("data_seed"), _is_int),
+        ("config.split.test_fraction", (config.get("split") or {}).get("test_fraction"), is_number),
+        ("config.split.data_seed", (config.get("split") or {}).get("data_seed"), is_int),
         ("config.run", config.get("run"), lambda value: isinstance(value, dict)),
         ("config.run.repetitions", (config.get("run") or {}).get("repetitions"),
-         lambda value: _is_int(value) and value >= 1),
+         lambda value: is_int(value) and value >= 1),
         ("config.run.methods", (config.get("run") or {}).get("methods"),
          lambda value: isinstance(value, list) and all(isinstance(name, str) for name in value)),
         ("config.methods", config.get("methods"), lambda value: isinstance(value, dict)),
@@ -786,22 +786,14 @@ def _check_manifest_fields(path, manifest):
     ]
     run = config.get("run") or {}
     if "base_seed" in run:
-        checks.append(("config.run.base_seed", run["base_seed"], _is_int))
+        checks.append(("config.run.base_seed", run["base_seed"], is_int))
     if "noise_levels" in run:
         checks.append(("config.run.noise_levels", run["noise_levels"],
-                       lambda value: isinstance(value, list) and all(_is_number(level) for level in value)))
+                       lambda value: isinstance(value, list) and all(is_number(level) for level in value)))
     for name, value, valid in checks:
         if not valid(value):
             raise DataError(f"{path} has an invalid {name}: {_shown(value)}. The bench never writes that, so the "
                             "file was edited; run the bench again to rewrite manifest.json.")
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
 
 
 def _check_signal_block(path, manifest, width):
