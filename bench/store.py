@@ -84,10 +84,10 @@ class RunStore:
         self.corrupt = self.root / "corrupt"
 
     def check_folders(self):
-        """Raise DataError when a folder that the store writes into exists but is not a folder.
+        """Raise DataError when one of the store's folders exists as a file or another non-folder.
 
-        `python -m bench run` calls this before it computes anything, because
-        a save into such a folder fails only after the run was computed.
+        The CLI's run command calls this before it computes anything, because
+        a save into such a path fails only after the run was computed.
         """
         for path in (self.records, self.arrays, self.locks, self.corrupt):
             try:

@@ -1208,7 +1208,7 @@ def test_configured_method_without_runs_is_named(tmp_path):
 
 
 def stored_with_command(directory, command, signal_name="seed"):
-    """Return StoredResults of no runs in ``directory`` whose manifest holds ``command`` and names ``signal_name``."""
+    """Return StoredResults of no runs in ``directory`` whose manifest contains ``command`` and names ``signal_name``."""
     manifest = {"command": command, "config": {"signal": {"name": signal_name}}}
     return StoredResults(profile="quick", directory=directory, runs=pd.DataFrame(), manifest=manifest, is_bundle=False)
 

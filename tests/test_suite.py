@@ -286,9 +286,9 @@ def test_publish_keeps_other_signal_bundles(suite_project, suite_bundle, tmp_pat
         exported = export_bundle(fewer, bundle)
     assert exported.kept_signals == ("tone_slow",)
     assert exported.signals == ("sunspots",)
-    kept = {path.relative_to(bundle): path.read_bytes()
-            for path in (bundle / "signals" / "tone_slow").rglob("*") if path.is_file()}
-    assert kept == earlier
+    kept_files = {path.relative_to(bundle): path.read_bytes()
+                  for path in (bundle / "signals" / "tone_slow").rglob("*") if path.is_file()}
+    assert kept_files == earlier
     assert load_results(bundle / "signals" / "tone_slow").is_bundle
     assert any("kept the earlier bundles of signals tone_slow" in record.message for record in caplog.records)
 
@@ -374,7 +374,7 @@ def test_signal_folder_of_other_signal_not_shown(tmp_path):
     write_report(results, root / "report" / "_generated")
     rows = table_cells(generated(root, "suite_signals.md"), "suite-signals")
     assert rows[1][0] == "chirp"
-    assert rows[1][1] == "not shown: its folder holds the runs of signal `seed`; run this signal's bench into it again"
+    assert rows[1][1] == "not shown: its folder contains the runs of signal `seed`; run this signal's bench into it again"
     assert not (root / "report" / "signals" / "chirp.qmd").exists()
 
 

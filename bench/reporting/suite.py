@@ -165,8 +165,8 @@ def _read_signal(name, folder):
                            missing="not run yet: its folder has no finished bench (no runs.csv or manifest.json)")
     stored = results.manifest["config"]["signal"].get("name", signals.DEFAULT_SIGNAL)
     if stored != name:
-        logger.warning("skipped %s: it holds the runs of signal %s, not of %s", folder, stored, name)
-        return SuiteSignal(name, folder, missing=f"not shown: its folder holds the runs of signal {code(stored)}; run "
+        logger.warning("skipped %s: it contains the runs of signal %s, not of %s", folder, stored, name)
+        return SuiteSignal(name, folder, missing=f"not shown: its folder contains the runs of signal {code(stored)}; run "
                                                  "this signal's bench into it again")
     return SuiteSignal(name, folder, results.at_lowest_noise(), results)
 
