@@ -113,6 +113,9 @@ def build_parser():
 
     publish = commands.add_parser("publish", help="copy a profile's runs, records, manifest and figures into published/<profile>/")
     _add_profile(publish)
+    publish.add_argument("--drop-runs", action="store_true",
+                         help="publish even when the earlier bundle has runs (by method, noise level and repetition) "
+                              "that the results folder lacks, and drop those runs")
 
     perf = commands.add_parser("perf", help="time stock pykan against the fast spline path and one default KAN run")
     perf.add_argument("--grids", default="40,90,150", help="comma-separated grid sizes to time (default: 40,90,150)")
@@ -276,7 +279,7 @@ def _command_publish(args):
     config_module.load_config(args.profile)
     results_dir = _results_dir(args)
     _check_results_profile(results_dir, args.profile, "publish")
-    exported = export_bundle(results_dir, PUBLISHED_ROOT / args.profile)
+    exported = export_bundle(results_dir, PUBLISHED_ROOT / args.profile, drop_runs=args.drop_runs)
     print(f"publish: wrote {len(exported.files)} files ({exported.size} bytes) to {exported.directory}")
     if exported.signals:
         noun = "signal" if len(exported.signals) == 1 else "signals"
@@ -286,6 +289,8 @@ def _command_publish(args):
         noun = "signal" if len(exported.kept_signals) == 1 else "signals"
         print(f"publish: kept the earlier bundles of {len(exported.kept_signals)} {noun} that {results_dir} has no "
               f"runs of: {', '.join(exported.kept_signals)}")
+    for dropped in exported.dropped_runs:
+        print(f"publish: dropped {dropped.describe_runs()} from {dropped.bundle}, which {dropped.results} lacks")
     return 0
 
 

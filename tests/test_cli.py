@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.reporting import export_bundle
 from test_site_support import copy_site_sources, make_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +92,45 @@ def test_publish_rejects_other_profile(tmp_path):
     assert result.returncode == 2
     assert f"{results} contains results of profile 'fake', not 'quick'" in result.stderr
     assert not (tmp_path / "published").exists()
+
+
+@pytest.fixture(scope="module")
+def published_project(tmp_path_factory):
+    """A folder with fake quick-profile results in results/quick and their bundle in published/quick."""
+    root = tmp_path_factory.mktemp("published")
+    results = make_results(root, profile="quick")
+    export_bundle(results, root / "published" / "quick")
+    return root
+
+
+def bench_kan_numeric_only(published_project, root):
+    """Copy ``published_project`` to ``root`` with results of kan_numeric alone, as a fresh clone's bench writes them."""
+    shutil.copytree(published_project / "published", root / "published")
+    make_results(root, methods=("kan_numeric",), profile="quick")
+
+
+def test_publish_subset_exits_2(published_project, tmp_path):
+    bench_kan_numeric_only(published_project, tmp_path)
+    earlier = {path: path.read_bytes() for path in (tmp_path / "published").rglob("*") if path.is_file()}
+    result = run_cli("publish", "--profile", "quick", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "bench: error: this publish would drop earlier published runs. published/quick has 2 runs of kan_symbolic "
+        "and 2 runs of pysr_direct that results/quick lacks. Run `nox -s bench -- --profile quick --methods "
+        "kan_symbolic,pysr_direct` to store them there first. Or pass --drop-runs to publish without these runs."]
+    now = {path: path.read_bytes() for path in (tmp_path / "published").rglob("*") if path.is_file()}
+    assert now == earlier
+    assert sorted(path.name for path in (tmp_path / "published").iterdir()) == ["quick"]
+
+
+def test_publish_drop_runs_reports_methods(published_project, tmp_path):
+    bench_kan_numeric_only(published_project, tmp_path)
+    result = run_cli("publish", "--profile", "quick", "--drop-runs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("publish: dropped 2 runs of kan_symbolic and 2 runs of pysr_direct from published/quick, which "
+            "results/quick lacks") in result.stdout.splitlines()
+    runs = (tmp_path / "published" / "quick" / "runs.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert {line.split(",")[0] for line in runs} == {"kan_numeric"}
 
 
 def test_render_rejects_other_profile(tmp_path):

@@ -3,6 +3,7 @@
 import dataclasses
 import io
 import json
+import logging
 import re
 import shutil
 import statistics
@@ -19,6 +20,7 @@ from bench import config as config_module
 from bench import runner, signals
 from bench.errors import BenchError, DataError, NoResultsError
 from bench.reporting import export_bundle, write_report
+from bench.reporting.bundle import _lost_run_counts
 from bench.reporting.citation import bibtex_entry, read_citation
 from bench.reporting.figures import zoom_windows
 from bench.reporting.formulas import formulas_section, recovery_tables
@@ -1195,6 +1197,60 @@ def test_bundle_keeps_foreign_folder(stored_results, tmp_path):
     with pytest.raises(BenchError, match="is not a published bundle"):
         export_bundle(stored_results, foreign)
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "kept"
+
+
+def test_bundle_subset_publish_raises(bundle_copy, tmp_path):
+    earlier = snapshot(bundle_copy)
+    subset = make_results(tmp_path / "subset", methods=("kan_numeric",))
+    expected = (f"{bundle_copy} has 2 runs of kan_symbolic and 2 runs of pysr_direct that {subset} lacks. Run "
+                f"`nox -s bench -- --profile fake --results-dir {subset} --methods kan_symbolic,pysr_direct` to store "
+                "them there first. Or pass --drop-runs to publish without these runs.")
+    with pytest.raises(DataError, match=re.escape(expected)):
+        export_bundle(subset, bundle_copy)
+    assert snapshot(bundle_copy) == earlier
+    assert sorted(path.name for path in bundle_copy.parent.iterdir()) == [PROFILE]
+
+
+def test_bundle_drop_runs_publishes(bundle_copy, tmp_path, caplog):
+    subset = make_results(tmp_path / "subset", methods=("kan_numeric",))
+    with caplog.at_level(logging.INFO, logger="bench.reporting.bundle"):
+        exported = export_bundle(subset, bundle_copy, drop_runs=True)
+    assert len(exported.dropped_runs) == 1
+    dropped = exported.dropped_runs[0]
+    assert dropped.bundle == bundle_copy
+    assert dropped.results == subset
+    assert dropped.counts == (("kan_symbolic", 2), ("pysr_direct", 2))
+    assert dropped.describe_runs() == "2 runs of kan_symbolic and 2 runs of pysr_direct"
+    assert set(load_results(bundle_copy).runs["method"]) == {"kan_numeric"}
+    assert f"dropped 2 runs of kan_symbolic and 2 runs of pysr_direct from {bundle_copy}" in caplog.text
+
+
+def test_bundle_same_methods_republish(bundle_copy, stored_results):
+    earlier = snapshot(bundle_copy)
+    exported = export_bundle(stored_results, bundle_copy)
+    assert exported.dropped_runs == ()
+    assert snapshot(bundle_copy) == earlier
+
+
+def test_bundle_unreadable_earlier_runs_warns(bundle_copy, tmp_path, caplog):
+    (bundle_copy / "runs.csv").write_text("edited", encoding="utf-8")
+    subset = make_results(tmp_path / "subset", methods=("kan_numeric",))
+    with caplog.at_level(logging.WARNING, logger="bench.reporting.bundle"):
+        exported = export_bundle(subset, bundle_copy)
+    assert exported.dropped_runs == ()
+    assert set(load_results(bundle_copy).runs["method"]) == {"kan_numeric"}
+    assert f"cannot compare the earlier bundle {bundle_copy} with the new results" in caplog.text
+
+
+def test_lost_runs_matched_by_noise_and_repetition():
+    def runs(*ids):
+        return pd.DataFrame(ids, columns=["method", "noise", "repetition"])
+
+    earlier = runs(("kan_numeric", 0.0, 0.0), ("kan_numeric", 0.1, 0.0), ("kan_numeric", 0.0, 1.0),
+                   ("floor_mean", 0.0, 0.0), ("kan_symbolic", 0.0, 0.0))
+    new = runs(("kan_numeric", 0.0, 0.0), ("floor_mean", 0.0, 0.0), ("kan_symbolic", 0.0, 0.0), ("pysr_direct", 0.0, 0.0))
+    assert _lost_run_counts(earlier, new) == (("kan_numeric", 2),)
+    assert _lost_run_counts(new, new) == ()
 
 
 def test_configured_method_without_runs_is_named(tmp_path):

@@ -306,6 +306,34 @@ def test_publish_rejects_damaged_kept_bundle(suite_project, suite_bundle, tmp_pa
     assert (bundle / "signals" / "tone_slow" / "runs.csv").read_text(encoding="utf-8") == "edited"
 
 
+def drop_method_rows(results, method):
+    """Remove the rows of ``method`` from ``results``/runs.csv, as a bench that stored no run of it writes the file."""
+    path = results / "runs.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.startswith(f"{method},")), encoding="utf-8")
+
+
+def test_publish_catches_signal_losing_method(suite_project, suite_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(suite_bundle, bundle)
+    earlier = {path.relative_to(bundle): path.read_bytes() for path in bundle.rglob("*") if path.is_file()}
+    fewer = tmp_path / "fewer"
+    shutil.copytree(suite_project / "results" / "quick", fewer)
+    drop_method_rows(fewer / "signals" / "tone_slow", "floor_linear")
+    expected = (f"{bundle / 'signals' / 'tone_slow'} has {REPETITIONS} runs of floor_linear that "
+                f"{fewer / 'signals' / 'tone_slow'} lacks. Run `nox -s bench -- --profile quick --signals tone_slow "
+                f"--results-dir {fewer} --methods floor_linear` to store them there first. Or pass --drop-runs")
+    with pytest.raises(DataError, match=re.escape(expected)):
+        export_bundle(fewer, bundle)
+    now = {path.relative_to(bundle): path.read_bytes() for path in bundle.rglob("*") if path.is_file()}
+    assert now == earlier
+
+    exported = export_bundle(fewer, bundle, drop_runs=True)
+    assert [(entry.bundle, entry.counts) for entry in exported.dropped_runs] == [
+        (bundle / "signals" / "tone_slow", (("floor_linear", REPETITIONS),))]
+    assert set(load_results(bundle / "signals" / "tone_slow").runs["method"]) == {"ceiling_nls"}
+
+
 def test_local_signal_keeps_published_others(suite_project, suite_bundle, tmp_path):
     root = copy_site_sources(tmp_path)
     shutil.copytree(suite_bundle, root / "published" / "quick")

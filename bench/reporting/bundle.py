@@ -24,6 +24,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +32,13 @@ from bench.errors import BenchError, DataError
 from bench.reporting.figures import FIGURES_FOLDER, FIGURES_INDEX, build_figures, figures_index, signal_figure
 from bench.reporting.results import (
     BUNDLE_INDEX,
+    NOISE_COLUMN,
     PUBLISHED_ROOT,
     SIGNALS_FOLDER,
     load_results,
+    ordered_methods,
     publish_command,
+    read_runs,
     signal_folders,
 )
 from bench.reporting.speed import PERF_FILE
@@ -46,11 +50,32 @@ BUNDLE_FORMAT = 1
 
 
 @dataclass(frozen=True)
+class DroppedRuns:
+    """The runs of an earlier bundle that the results replacing it lack, identified by method, noise level and repetition.
+
+    ``counts`` lists (method, number of runs) pairs in the bench's method
+    order, and ``command`` is the bench command that stores those runs in
+    the ``results`` folder.
+    """
+
+    bundle: Path
+    results: Path
+    counts: tuple
+    command: str
+
+    def describe_runs(self):
+        """Return the dropped runs as text, such as "2 runs of kan_symbolic and 1 run of pysr_direct"."""
+        parts = [f"{count} {'run' if count == 1 else 'runs'} of {method}" for method, count in self.counts]
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+@dataclass(frozen=True)
 class ExportedBundle:
     """The result of an export: the bundle folder, its files, their total size in bytes and the suite signals in it.
 
     ``kept_signals`` are the signals whose bundles the earlier bundle had and the results folder has no runs
-    of: their bundles are copied over unchanged.
+    of: their bundles are copied over unchanged. ``dropped_runs`` lists a DroppedRuns for each replaced
+    bundle that lost earlier runs, which only an export with ``drop_runs`` allows.
     """
 
     directory: Path
@@ -58,9 +83,10 @@ class ExportedBundle:
     size: int
     signals: tuple = ()
     kept_signals: tuple = ()
+    dropped_runs: tuple = ()
 
 
-def export_bundle(results_dir, bundle_dir):
+def export_bundle(results_dir, bundle_dir, drop_runs=False):
     """Copy the results in ``results_dir`` into the bundle folder ``bundle_dir``, replacing an earlier bundle.
 
     The records are checked against their checksums and the figures are
@@ -77,6 +103,11 @@ def export_bundle(results_dir, bundle_dir):
     The earlier bundle's signals that ``results_dir`` has no runs of are
     kept as they were, after their checksums are verified, so a bench of a
     few signals does not remove the others from the published suite.
+
+    Raises DataError, before writing anything, when a bundle that this
+    export replaces has runs that the new results lack, such as the runs of
+    methods left out of the bench. With ``drop_runs`` the export goes on
+    and lists those runs in ``dropped_runs``.
     """
     results_dir, bundle_dir = Path(results_dir), Path(bundle_dir)
     results = load_results(results_dir)
@@ -86,26 +117,101 @@ def export_bundle(results_dir, bundle_dir):
         raise BenchError(f"{bundle_dir} exists and is not a published bundle (it has no {BUNDLE_INDEX}); "
                          "move it away or choose another folder.")
 
-    names = [name for name, _ in signal_folders(results_dir)]
+    signal_results = {name: _load_signal_results(name, folder, results) for name, folder in signal_folders(results_dir)}
+    names = tuple(signal_results)
     kept_names = tuple(name for name, _ in signal_folders(bundle_dir) if name not in names)
-    # The kept bundles are checked first, since drawing the new figures takes longer.
+    # The earlier bundles are checked first, since drawing the new figures takes longer.
     kept_files = {}
     for name in kept_names:
         kept_files.update(_earlier_signal_files(bundle_dir, name))
-    files = bundle_files(results)
-    for name, folder in signal_folders(results_dir):
-        for relative, data in bundle_files(_load_signal_results(name, folder, results)).items():
-            files[f"{SIGNALS_FOLDER}/{name}/{relative}"] = data
+    dropped = _dropped_runs(results, bundle_dir, signal_results)
+    if dropped and not drop_runs:
+        raise _dropped_runs_error(dropped)
+
+    files = _suite_files(results, signal_results)
     files.update(kept_files)
     _replace_folder(bundle_dir, files)
-    size = sum(len(data) for data in files.values())
-    logger.info("exported %d files (%d bytes) of profile %r, with %d other signals, to %s", len(files), size,
-                results.profile, len(names), bundle_dir)
-    if kept_names:
-        logger.info("kept the earlier bundles of signals %s in %s: %s has no runs of them", ", ".join(kept_names),
-                    bundle_dir, results_dir)
-    return ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)), size=size, signals=tuple(names),
-                          kept_signals=kept_names)
+    exported = ExportedBundle(directory=bundle_dir, files=tuple(sorted(files)),
+                              size=sum(len(data) for data in files.values()), signals=names,
+                              kept_signals=kept_names, dropped_runs=dropped)
+    _log_export(exported, results)
+    return exported
+
+
+def _suite_files(results, signal_results):
+    """Return the files of the bundle of ``results`` and of each of ``signal_results`` in its signals/<name>/ folder."""
+    files = bundle_files(results)
+    for name, signal in signal_results.items():
+        for relative, data in bundle_files(signal).items():
+            files[f"{SIGNALS_FOLDER}/{name}/{relative}"] = data
+    return files
+
+
+def _log_export(exported, results):
+    """Log what the export of ``results`` wrote, kept and dropped."""
+    logger.info("exported %d files (%d bytes) of profile %r, with %d other signals, to %s", len(exported.files),
+                exported.size, results.profile, len(exported.signals), exported.directory)
+    if exported.kept_signals:
+        logger.info("kept the earlier bundles of signals %s in %s: %s has no runs of them",
+                    ", ".join(exported.kept_signals), exported.directory, results.directory)
+    for entry in exported.dropped_runs:
+        logger.info("dropped %s from %s: %s lacks them", entry.describe_runs(), entry.bundle, entry.results)
+
+
+def _dropped_runs(results, bundle_dir, signal_results):
+    """Return a DroppedRuns for each earlier bundle that the export replaces and that has runs the new results lack.
+
+    ``results`` replace the bundle in ``bundle_dir``, and each of ``signal_results`` replaces the bundle of
+    its signal under ``bundle_dir``/signals/.
+    """
+    replaced = [(results, bundle_dir)]
+    replaced += [(signal, bundle_dir / SIGNALS_FOLDER / name) for name, signal in signal_results.items()]
+    dropped = []
+    for new, folder in replaced:
+        earlier = _earlier_runs(folder)
+        if earlier is None:
+            continue
+        counts = _lost_run_counts(earlier, new.runs)
+        if counts:
+            command = new.rerun_command(methods=[method for method, _ in counts])
+            dropped.append(DroppedRuns(bundle=folder, results=new.directory, counts=counts, command=command))
+    return tuple(dropped)
+
+
+def _earlier_runs(folder):
+    """Return the run table of the earlier bundle in ``folder``, or None when there is none or it cannot be read.
+
+    The bundle is replaced whatever it contains, so a run table that cannot
+    be read is logged as a warning instead of stopping the export.
+    """
+    if not folder.exists():
+        return None
+    try:
+        return read_runs(folder / "runs.csv")
+    except DataError as error:
+        logger.warning("cannot compare the earlier bundle %s with the new results, so any runs that only it has "
+                       "are dropped: %s", folder, error)
+        return None
+
+
+def _run_ids(runs):
+    """Return the (method, noise level, repetition) of every run in the run table ``runs``."""
+    return zip(runs["method"], runs[NOISE_COLUMN].astype(float), runs["repetition"].astype(float))
+
+
+def _lost_run_counts(earlier, runs):
+    """Return (method, number of runs) for each method with runs in ``earlier`` that ``runs`` lacks, in the bench's order."""
+    kept = set(_run_ids(runs))
+    counts = Counter(run[0] for run in _run_ids(earlier) if run not in kept)
+    return tuple((method, counts[method]) for method in ordered_methods(counts))
+
+
+def _dropped_runs_error(dropped):
+    """Return the DataError that names the runs in ``dropped`` and the commands that store them."""
+    sentences = [f"{entry.bundle} has {entry.describe_runs()} that {entry.results} lacks. Run `{entry.command}` to "
+                 "store them there first." for entry in dropped]
+    return DataError("this publish would drop earlier published runs. " + " ".join(sentences)
+                     + " Or pass --drop-runs to publish without these runs.")
 
 
 def _earlier_signal_files(bundle_dir, name):
