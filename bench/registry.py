@@ -7,6 +7,7 @@ from bench.config import METHOD_NAMES, method_settings
 _ADAPTERS = {
     "kan_numeric": ("bench.methods.kan", "KANNumeric"),
     "kan_numeric_minimal": ("bench.methods.kan_variants", "KANNumericMinimal"),
+    "kan_numeric_smoothed": ("bench.methods.kan_smoothing", "KANNumericSmoothed"),
     "kan_symbolic": ("bench.methods.kan", "KANSymbolic"),
     "kan_symbolic_spectral": ("bench.methods.kan", "KANSymbolicSpectral"),
     "pysr_direct": ("bench.methods.pysr", "PySRDirect"),
@@ -24,6 +25,7 @@ _KAN_SOURCES = ("methods/kan.py", "methods/kan_training.py", "methods/kan_fast.p
 _SOURCES = {
     "kan_numeric": _KAN_SOURCES,
     "kan_numeric_minimal": _KAN_SOURCES + ("methods/kan_variants.py",),
+    "kan_numeric_smoothed": _KAN_SOURCES + ("methods/kan_smoothing.py",),
     "kan_symbolic": _KAN_SOURCES + ("methods/kan_snap.py",),
     "kan_symbolic_spectral": _KAN_SOURCES + ("methods/kan_snap.py",),
     "pysr_direct": ("methods/pysr.py", "methods/selection.py"),
@@ -44,9 +46,9 @@ def sources(name):
 
 
 def settings_for(config, name):
-    """Return the settings of method ``name``; KAN symbolic also carries the KAN settings it rebuilds from."""
+    """Return the settings of method ``name``; the methods that rebuild the KAN numeric model also carry its settings."""
     settings = dict(method_settings(config, name))
-    if name in ("kan_symbolic", "kan_symbolic_spectral"):
+    if name in ("kan_symbolic", "kan_symbolic_spectral", "kan_numeric_smoothed"):
         settings["kan"] = dict(config["methods"]["kan"])
     return settings
 

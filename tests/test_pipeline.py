@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.config import METHOD_NAMES
+from bench.reporting.formulas import NUMERIC_METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE_SOURCES = ["_quarto.yml", "index.qmd", "report"]
@@ -75,7 +76,7 @@ def test_quick_bench_marks_pysr(project):
 def test_quick_bench_symbolic_rows_have_formulas(project):
     folder, _ = project
     for row in read_runs(folder):
-        if row["status"] == "ok" and row["method"] not in ("kan_numeric", "kan_numeric_minimal"):
+        if row["status"] == "ok" and row["method"] not in NUMERIC_METHODS:
             assert row["formula"]
             assert row["formula_latex"]
             assert int(row["formula_size"]) > 0

@@ -24,7 +24,7 @@ from bench.reporting.targets import recovery_gap, stored_signal
 from bench.signal import X
 
 # Methods that return no formula. Any other method is listed in the formulas section.
-NUMERIC_METHODS = frozenset({"kan_numeric", "kan_numeric_minimal"})
+NUMERIC_METHODS = frozenset({"kan_numeric", "kan_numeric_smoothed", "kan_numeric_minimal"})
 # The id of the fenced div around the recovery table, which the tests find it by.
 RECOVERY_TABLE_ID = "formulas-recovery"
 # r is the coefficient of x² in the phase, so the instantaneous frequency f + 2·r·x sweeps at 2·r Hz/s, not r.

@@ -77,7 +77,8 @@ def pairwise_note():
     items = [
         "Pairs: every run fits the same train/test split, and the runs of A and B with the same repetition index "
         "form a pair when both are ok. When both methods use the `kan_numeric` run of the repetition (it, or a "
-        "method that builds on it: a symbolic copy of it or a fit to its predictions), the two runs of a pair "
+        "method that builds on it: a copy of it trained further or snapped to formulas, or a fit to its "
+        "predictions), the two runs of a pair "
         "share that network. Other pairs are independent runs.",
         "Ratio: the geometric mean over the pairs of test MSE(A) / test MSE(B). A ratio does not depend on the "
         "scale of the signal, and the test errors of these methods span orders of magnitude, so an arithmetic "

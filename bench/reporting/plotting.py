@@ -19,6 +19,7 @@ from matplotlib.ticker import NullLocator
 TARGET_STYLE = {"color": "#000000", "linestyle": "-"}
 METHOD_STYLES = {
     "kan_numeric": {"color": "#E69F00", "linestyle": "-"},  # orange
+    "kan_numeric_smoothed": {"color": "#E69F00", "linestyle": (0, (6, 1.5, 1, 1.5))},  # orange, dash-dot
     "kan_numeric_minimal": {"color": "#E69F00", "linestyle": (0, (2, 1))},  # orange, short dashes
     "kan_symbolic": {"color": "#56B4E9", "linestyle": (0, (5, 2))},  # sky blue
     "kan_symbolic_spectral": {"color": "#56B4E9", "linestyle": (0, (1, 1))},  # sky blue, dotted
