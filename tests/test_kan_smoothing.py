@@ -23,11 +23,21 @@ def sparse_data():
     return x, torch.sin(2 * math.pi * 2 * x)
 
 
-def trained_model():
-    """A [1, 4, 1] KAN at grid 30, trained on 80 inputs: many knots per input, so it can bend between them."""
+@pytest.fixture(scope="module")
+def trained_state():
+    """The state of a [1, 4, 1] KAN at grid 30, trained on 80 inputs: many knots per input, so it can bend between them."""
     x, y = sparse_data()
+    with kan_training.float64_deterministic():
+        model = kan_training.build_model(SETTINGS, 30, seed=11)
+        kan_training.train_stage(model, x, y, SETTINGS, 30)
+    return state(model)
+
+
+def trained_model(trained_state):
+    """Return a copy of the trained model and its training data."""
     model = kan_training.build_model(SETTINGS, 30, seed=11)
-    kan_training.train_stage(model, x, y, SETTINGS, 30)
+    model.load_state_dict(trained_state)
+    x, y = sparse_data()
     return model, x, y
 
 
@@ -63,9 +73,9 @@ def test_penalty_measures_the_curvature_of_a_sine():
     assert float(penalty.loss(line, x, 3 * x)) == pytest.approx(1.0, rel=1e-9)
 
 
-def test_smoothing_lowers_the_penalised_loss_and_the_curvature():
+def test_smoothing_lowers_the_penalised_loss_and_the_curvature(trained_state):
     with kan_training.float64_deterministic():
-        model, x, y = trained_model()
+        model, x, y = trained_model(trained_state)
         record = kan_smoothing.smooth(model, x, y, smoothing(1e-7, 3))
     before, after = record["before"], record["after"]
     weight = 1e-7
@@ -74,18 +84,18 @@ def test_smoothing_lowers_the_penalised_loss_and_the_curvature():
     assert record["points"] == 160
 
 
-def test_no_steps_leave_the_model_unchanged():
+def test_no_steps_leave_the_model_unchanged(trained_state):
     with kan_training.float64_deterministic():
-        model, x, y = trained_model()
+        model, x, y = trained_model(trained_state)
         expected = state(model)
         record = kan_smoothing.smooth(model, x, y, smoothing(1e-7, 0))
     assert_same_state(model, expected)
     assert record["before"] == record["after"]
 
 
-def test_divergence_restores_the_model():
+def test_divergence_restores_the_model(trained_state):
     with kan_training.float64_deterministic():
-        model, x, y = trained_model()
+        model, x, y = trained_model(trained_state)
         expected = state(model)
         y = y.clone()
         y[3] = float("nan")
