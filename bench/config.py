@@ -276,6 +276,8 @@ MAX_KAN_LAYERS = 10
 MAX_KAN_NODES = 100
 MAX_KAN_GRID = 1000
 MAX_STARTS = 100
+# pykan's LBFGS keeps this many pairs of parameter-sized vectors and allocates its lists at this length up front.
+MAX_LBFGS_HISTORY = 10_000
 # Curvature penalty points per training input of kan_numeric_smoothed; each point costs one model evaluation per loss evaluation.
 MAX_POINTS_PER_SAMPLE = 100
 MAX_SINUSOIDS = 20
@@ -404,7 +406,7 @@ SCHEMA = {
             "adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
             "lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "lbfgs_max_iter": Field(INT, _positive_int, "a positive integer"),
-            "lbfgs_history": Field(INT, _positive_int, "a positive integer"),
+            "lbfgs_history": Field(INT, lambda v: 0 < v <= MAX_LBFGS_HISTORY, f"an integer from 1 to {MAX_LBFGS_HISTORY:,}"),
             "grid_update_steps": Field(INT, _non_negative_int, "a non-negative number of Adam steps"),
             "grid_updates": Field(INT, _non_negative_int, "a non-negative integer"),
             "later_adam_lr": Field(NUMBER, lambda v: v > 0, "a positive learning rate"),
@@ -421,7 +423,7 @@ SCHEMA = {
                                        f"a number above 0 and at most {MAX_POINTS_PER_SAMPLE}"),
             "lbfgs_steps": Field(INT, _non_negative_int, "a non-negative integer"),
             "lbfgs_max_iter": Field(INT, _positive_int, "a positive integer"),
-            "lbfgs_history": Field(INT, _positive_int, "a positive integer"),
+            "lbfgs_history": Field(INT, lambda v: 0 < v <= MAX_LBFGS_HISTORY, f"an integer from 1 to {MAX_LBFGS_HISTORY:,}"),
         },
         "kan_symbolic": {
             "lib": Field((list,), _is_symbolic_library, f"a non-empty list of names from {list(KAN_SYMBOLIC_FUNCTIONS)}"),

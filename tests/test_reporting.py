@@ -795,6 +795,14 @@ def test_zoom_windows_find_largest_difference():
     assert "differ most" in titles[1]
 
 
+def test_zoom_window_at_zero_prints_zero():
+    x = np.linspace(-0.5, 0.5, 1001, endpoint=False)
+    different = np.where((x >= 0.0) & (x <= 0.1), 1.0, 0.0)
+    windows, titles = zoom_windows(x, {"a": ("a", np.zeros_like(x)), "b": ("b", different)}, (-0.5, 0.5))
+    assert windows[1] == pytest.approx((0.0, 0.1))
+    assert titles[1].startswith("x in [0, 0.1]")
+
+
 def test_zoom_windows_one_curve_no_extra():
     x = np.linspace(-0.5, 0.5, 101, endpoint=False)
     windows, _ = zoom_windows(x, {"a": ("a", x)}, (-0.5, 0.5))

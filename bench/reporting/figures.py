@@ -136,7 +136,8 @@ def zoom_windows(x, curves, domain, end_title=SEED_END_TITLE):
             if best is None or score > best[0]:
                 best = (score, float(left))
         if best is not None:
-            left = round(best[1], 6)
+            # Adding 0.0 turns a -0.0 from rounding into 0.0, which prints as "0", not "-0".
+            left = round(best[1], 6) + 0.0
             windows.append((left, left + width))
             titles.append(f"x in [{left:g}, {left + width:g}]: where the methods' predictions differ most")
     order = sorted(range(len(windows)), key=lambda index: windows[index][0])
