@@ -116,11 +116,11 @@ _DEFAULT = {
             "curvature_weight": 1e-15,
             # Points of the penalty's even grid per training input. The spurious bends sit in the gaps between
             # training inputs, so the grid must be finer than those gaps. On the default profile's repetition 0,
-            # one point per training input left the test MSE at 1.1e-4 after 30 steps; three lowered it to 8.9e-7.
+            # one point per training input left the test MSE at 1.1e-4 after 30 steps, and three lowered it to 8.9e-7.
             "points_per_sample": 3.0,
             # 30 steps took about 150 s per run here, with the 2 torch threads of methods.kan, and gave a median
             # test MSE of 1.4e-7 over the default profile's 5 repetitions. The test MSE was still falling, so
-            # the default takes 45; the noise profile keeps 30 to bound the sweep's time.
+            # the default takes 45. The noise profile keeps 30 to bound the sweep's time.
             "lbfgs_steps": 45,
             "lbfgs_max_iter": 20,
             "lbfgs_history": 50,
@@ -224,7 +224,7 @@ def _quick():
 
 def _noise():
     profile = copy.deepcopy(_DEFAULT)
-    # Three of the default's five repetitions at each level keep the sweep near 80 minutes on 2 cores.
+    # Three of the default's five repetitions at each level: the published sweep's runs sum to 105 minutes on 2 cores.
     # Its level-0 runs are the default profile's first three, with the same cache keys, except those of
     # kan_numeric_smoothed: its 12 polishes take 30 LBFGS steps here, 45 in the default, to save 15 minutes.
     profile["run"].update(repetitions=3, noise_levels=[0.0, 0.001, 0.01, 0.1])
