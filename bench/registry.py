@@ -25,7 +25,7 @@ _KAN_SOURCES = ("methods/kan.py", "methods/kan_training.py", "methods/kan_fast.p
 _SOURCES = {
     "kan_numeric": _KAN_SOURCES,
     "kan_numeric_minimal": _KAN_SOURCES + ("methods/kan_variants.py",),
-    "kan_numeric_smoothed": _KAN_SOURCES + ("methods/kan_smoothing.py",),
+    "kan_numeric_smoothed": _KAN_SOURCES + ("methods/kan_smoothing.py", "methods/kan_poly.py"),
     "kan_symbolic": _KAN_SOURCES + ("methods/kan_snap.py",),
     "kan_symbolic_spectral": _KAN_SOURCES + ("methods/kan_snap.py",),
     "pysr_direct": ("methods/pysr.py", "methods/selection.py"),

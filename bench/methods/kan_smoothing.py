@@ -18,7 +18,10 @@ signal, the mean squared curvature of two trained models was 95 and 1,500
 times the signal's own, so the penalty mostly removes the spurious bends.
 
 The model is rebuilt in pykan from the stored KAN numeric run of the same
-repetition, so this method's runs cost only the polish.
+repetition, so this method's runs cost only the polish. The polish evaluates
+the model through ``kan_poly``, which computes what pykan computes, about
+three times faster on these inputs; the training MSE and curvature it
+records before and after come from pykan's own forward pass.
 """
 
 import copy
@@ -53,17 +56,21 @@ class CurvaturePenalty:
 
     def mean_square(self, model):
         """Return mean((L² · D2)²) of ``model``'s output, a tensor that carries gradients when enabled."""
+        return self._of_outputs(model(self.points))
+
+    def _of_outputs(self, outputs):
         import torch
 
-        outputs = model(self.points)
         second = (outputs[:-2] - 2 * outputs[1:-1] + outputs[2:]) * self.scale
         return torch.mean(second ** 2)
 
-    def loss(self, model, x, y):
-        """Return the training MSE plus the weighted penalty."""
+    def loss(self, evaluate, x, y):
+        """Return the training MSE plus the weighted penalty, from one call of ``evaluate`` on x and the grid."""
         import torch
 
-        return torch.mean((model(x) - y) ** 2) + self.weight * self.mean_square(model)
+        outputs = evaluate(torch.cat([x, self.points]))
+        fitted, curve = outputs[: x.shape[0]], outputs[x.shape[0]:]
+        return torch.mean((fitted - y) ** 2) + self.weight * self._of_outputs(curve)
 
 
 def _lbfgs(model, objective, settings):
@@ -109,7 +116,7 @@ def smooth(model, x, y, settings):
     On divergence the model is restored to its state before the polish and
     kan_training.Diverged is raised.
     """
-    from bench.methods import kan_training
+    from bench.methods import kan_poly, kan_training
 
     points, spacing, span = curvature_points(x, settings["points_per_sample"])
     penalty = CurvaturePenalty(points, spacing, span, settings["curvature_weight"])
@@ -118,7 +125,8 @@ def smooth(model, x, y, settings):
     model.symbolic_enabled = False  # nothing is symbolic, so skip that branch, as kan_training does
     model.save_act = False
     try:
-        _lbfgs(model, lambda m: penalty.loss(m, x, y), settings)
+        network = kan_poly.PolynomialNetwork(model)
+        _lbfgs(model, lambda m: penalty.loss(network, x, y), settings)
         after = _measure(model, x, y, penalty)
         if not all(math.isfinite(value) for value in after.values()):
             raise kan_training.Diverged(f"smoothing ended with non-finite values: {after}")
