@@ -93,7 +93,8 @@ def angle_difference(first, second):
     return (first - second + math.pi) % (2 * math.pi) - math.pi
 
 
-# (a, b, c, d) of the data, then the fit expected back: c ≥ 0, because c·sin(θ) = -c·sin(θ + π), and b in (-π, π].
+# (a, b, c, d) of the data, then the fit expected back: c ≥ 0, because c·sin(θ) = -c·sin(θ + π),
+# and b in (-π, π].
 SINE_CASES = [
     ((62.8, 0.4, 1.3, 0.2), (62.8, 0.4, 1.3, 0.2)),
     ((188.5, -1.0, 0.7, -0.3), (188.5, -1.0, 0.7, -0.3)),
@@ -159,6 +160,33 @@ def test_nearly_linear_square_falls_back_to_pykan():
     assert fit["b_range"] == list(kan_snap.STOCK_RANGE)
     assert fit["r2"] == pytest.approx(1 - sse / float(torch.sum((y - y.mean()) ** 2)), abs=1e-12)
     assert fit["r2"] > 0.99
+
+
+def test_fit_sine_bounds_amplitude_on_parabola():
+    # As a → 0 a sine of growing c approaches any parabola. Without the bound this one reaches R² 1 at c ≈ 3.5e6.
+    y = 0.8 * (X_EVEN - 2) ** 2
+    params, r2 = kan_snap.fit_sine(X_EVEN, y, kan_snap.sine_range(X_EVEN, y, relative_width=0.25))
+    _, square_r2 = kan_snap.fit_square(X_EVEN, y)
+    assert params[2] <= kan_snap.CANCELLATION_LIMIT * np.ptp(y)
+    assert r2 < square_r2
+
+
+def test_fit_sine_none_when_every_scale_degenerate():
+    y = 0.8 * (X_EVEN - 2) ** 2
+    assert kan_snap.fit_sine(X_EVEN, y, (1e-6, 2e-6)) is None
+
+
+def test_degenerate_sine_falls_back_to_pykan(monkeypatch):
+    monkeypatch.setattr(kan_snap, "sine_range", lambda x, y, relative_width: (1e-6, 2e-6))
+    x, y = torch.tensor(X_EVEN), torch.tensor(0.8 * (X_EVEN - 2) ** 2)
+    with kan_training.float64_deterministic():
+        fit = kan_snap._fit(x, y, "sin", relative_width=0.25)
+    a, b, c, d = fit["params"]
+    sse = float(torch.sum((c * torch.sin(a * x + b) + d - y) ** 2))
+    assert not fit["closed_form"]
+    assert fit["a_range"] == [1e-6, 2e-6]
+    assert fit["b_range"] == list(kan_snap.PHASE_RANGE)
+    assert fit["r2"] == pytest.approx(1 - sse / float(torch.sum((y - y.mean()) ** 2)), abs=1e-12)
 
 
 @pytest.mark.parametrize("name", kan_snap.CLOSED_FORM_FUNCTIONS)

@@ -10,10 +10,11 @@ The functions sin, x and x² are fitted by float64 least squares instead of
 fit_params' 101 × 101 grid of (a, b). The sine searches a alone, because
 for each a a linear fit on sin(a·x), cos(a·x) and 1 gives the best b, c
 and d. x and x² are linear in their coefficients and need no search. Any
-other function name, and an x² fit whose vertex form is ill-conditioned,
-goes to fit_params. Every fit's R² is 1 - SSE/SST, so an edge's candidate
-functions are ranked on one scale. Each fit records whether a searched
-parameter ended at the edge of its range.
+other function name goes to fit_params, and so do sine and x² fits that
+only an ill-conditioned form reaches (see CANCELLATION_LIMIT). Every fit's
+R² is 1 - SSE/SST, so an edge's candidate functions are ranked on one
+scale. Each fit records whether a searched parameter ended at the edge of
+its range.
 """
 
 import logging
@@ -31,12 +32,16 @@ GRID_NUMBER = 101
 ZOOM_ITERATIONS = 3
 # The functions fitted here by least squares; any other name goes to pykan's fit_params.
 CLOSED_FORM_FUNCTIONS = ("sin", "x", "x^2")
-# fit_square gives up on the vertex form c·(x + b)² + d when the term c·(x + b)² exceeds this many times the
-# range of y on the data. At 1e4 the vertex is about 4e4 data half-widths away, and over the data the parabola
-# departs from a straight line by about 6e-6 of y's range. The terms c·(x + b)² and d then cancel each other,
-# which costs about 4 of float64's 16 significant digits.
-# NOTE: the value is a judgement, not tuned on benchmark edges.
-X_SQUARED_CANCELLATION_LIMIT = 1e4
+# The largest |c·f(a·x + b)| on the data that a closed-form fit may reach, in multiples of the range of y. For
+# the sine the bound applies to its amplitude c. Beyond it the terms c·f(a·x + b) and d cancel each other,
+# losing about 4 of float64's 16 significant digits, and the fit is a polynomial in disguise.
+# As a → 0 with c growing, c·sin(a·x + b) + d can approach any quadratic in x, so an unbounded sine ties with
+# every x² fit at an absurd c. fit_sine therefore skips the values of a past the limit. An x² fit past it has
+# its vertex about 4e4 data half-widths away and departs from a straight line by about 6e-6 of y's range, so
+# fit_square gives up and fit_params searches instead.
+# NOTE: the value is a judgement. On one trained quick-profile KAN (51 edges), sine limits of 10, 100 and 1e4
+# gave the same function counts and the same formula R² after the refit.
+CANCELLATION_LIMIT = 1e4
 
 # pykan's suggest_symbolic ranks functions by w · complexity + (1 - w) · log2(1 + 1e-5 - r²), w = 0.8.
 PYKAN_SIMPLICITY_WEIGHT = 0.8
@@ -127,22 +132,30 @@ def _r2(y, prediction):
 
 
 def fit_sine(x, y, a_range):
-    """Fit y ≈ c·sin(a·x + b) + d with a searched in ``a_range``; return [a, b, c, d] and R².
+    """Fit y ≈ c·sin(a·x + b) + d with a searched in ``a_range``; return [a, b, c, d] and R², or None.
 
     c·sin(a·x + b) = p·sin(a·x) + q·cos(a·x) with p = c·cos(b) and
     q = c·sin(b), so for each a of a grid of GRID_NUMBER values a linear fit
     on sin(a·x), cos(a·x) and 1 gives the best b, c and d. As in pykan's
     fit_params, the grid zooms in ZOOM_ITERATIONS times on the a of highest
     R²: the next range is that a ± one grid step, clipped to the current
-    range. The returned a is a grid value of the last zoom level, c ≥ 0 and
-    b is in (-π, π].
+    range. Values of a whose c exceeds CANCELLATION_LIMIT times the range of
+    y are skipped, and None is returned when a zoom level has no other value.
+    The returned a is a grid value of the last zoom level, c ≥ 0 and b is in
+    (-π, π].
     """
+    # NOTE: a fit held back by CANCELLATION_LIMIT is not flagged, because its a is not at a range edge.
+    max_amplitude = CANCELLATION_LIMIT * np.ptp(y)
     low, high = a_range
     for _ in range(ZOOM_ITERATIONS):
         a_values = np.linspace(low, high, GRID_NUMBER)
         phases = a_values[:, None] * x
         coef, intercept, r2 = _least_squares(np.stack([np.sin(phases), np.cos(phases)], axis=-1), y)
-        best = int(np.argmax(r2))
+        allowed = np.hypot(coef[:, 0], coef[:, 1]) <= max_amplitude
+        if not allowed.any():
+            logger.debug("sine fit: every a in [%.4g, %.4g] needs c above %.3g", low, high, max_amplitude)
+            return None
+        best = int(np.argmax(np.where(allowed, r2, -np.inf)))
         low, high = a_values[max(best - 1, 0)], a_values[min(best + 1, GRID_NUMBER - 1)]
 
     p, q = coef[best]
@@ -163,40 +176,42 @@ def fit_square(x, y):
 
     The regression y ≈ α·x² + β·x + γ gives b = β/(2α), c = α and
     d = γ - α·b². It is ill-conditioned when b is not finite (α = 0) or when
-    the largest |c·(x + b)²| on the data exceeds X_SQUARED_CANCELLATION_LIMIT
-    times the range of y, which happens as α approaches 0.
+    the largest |c·(x + b)²| on the data exceeds CANCELLATION_LIMIT times
+    the range of y, which happens as α approaches 0.
     """
     (alpha, beta), gamma, r2 = _least_squares(np.stack([x * x, x], axis=-1), y)
     with np.errstate(all="ignore"):
         shift = beta / (2 * alpha)
         largest_term = float(np.max(np.abs(alpha * (x + shift) ** 2)))
-    if not (math.isfinite(shift) and largest_term <= X_SQUARED_CANCELLATION_LIMIT * np.ptp(y)):
+    if not (math.isfinite(shift) and largest_term <= CANCELLATION_LIMIT * np.ptp(y)):
         logger.debug("x^2 fit: alpha = %.3g, beta = %.3g put the vertex at x = %.3g, too far from the data",
                      alpha, beta, -shift)
         return None
     return [1.0, float(shift), float(alpha), float(gamma - alpha * shift**2)], float(r2)
 
 
-def _closed_form_fit(x, y, name, relative_width):
-    """Fit sin, x or x² by least squares; return params, r2, a_range and b_range, or None when x² falls back.
+def _closed_form_fit(x, y, name, a_range):
+    """Fit sin, x or x² by least squares; return params, r2, a_range and b_range, or None when the fit falls back.
 
-    A range is None where that parameter was not searched. A constant edge
-    gets c = 0 and d equal to the constant, with R² 0.
+    ``a_range`` is the sine's. A range is None where that parameter was not
+    searched. A constant edge gets c = 0 and d equal to the constant, with
+    R² 0.
     """
     if np.ptp(y) == 0:
         return {"params": [1.0, 0.0, 0.0, float(y[0])], "r2": 0.0, "a_range": None, "b_range": None}
     if name == "sin":
-        a_range = sine_range(x, y, relative_width)
-        params, r2 = fit_sine(x, y, a_range)
-        return {"params": params, "r2": r2, "a_range": list(a_range), "b_range": list(PHASE_RANGE)}
-    found = fit_line(x, y) if name == "x" else fit_square(x, y)
+        found = fit_sine(x, y, a_range)
+        ranges = {"a_range": list(a_range), "b_range": list(PHASE_RANGE)}
+    else:
+        found = fit_line(x, y) if name == "x" else fit_square(x, y)
+        ranges = {"a_range": None, "b_range": None}
     if found is None:
         return None
-    return {"params": found[0], "r2": found[1], "a_range": None, "b_range": None}
+    return {"params": found[0], "r2": found[1], **ranges}
 
 
-def _pykan_fit(x, y, name):
-    """Fit c·f(a·x + b) + d by pykan's fit_params with a and b in STOCK_RANGE; return params, r2 and the ranges.
+def _pykan_fit(x, y, name, a_range, b_range):
+    """Fit c·f(a·x + b) + d by pykan's fit_params over ``a_range`` and ``b_range``; return params, r2 and the ranges.
 
     fit_params ranks its grid by a squared correlation with 1e-4 added to
     its denominator, so the R² is recomputed here as 1 - SSE/SST, evaluating
@@ -206,24 +221,28 @@ def _pykan_fit(x, y, name):
     from kan.utils import SYMBOLIC_LIB, fit_params
 
     function = SYMBOLIC_LIB[name][0]
-    params, _ = fit_params(x, y, function, a_range=STOCK_RANGE, b_range=STOCK_RANGE,
+    params, _ = fit_params(x, y, function, a_range=a_range, b_range=b_range,
                            grid_number=GRID_NUMBER, iteration=ZOOM_ITERATIONS, verbose=False)
     a, b, c, d = (float(value) for value in params)
     values = torch.nan_to_num(function(a * x + b)).numpy().astype(np.float64)
     r2 = _r2(y.numpy().astype(np.float64), c * values + d)
-    return {"params": [a, b, c, d], "r2": r2, "a_range": list(STOCK_RANGE), "b_range": list(STOCK_RANGE)}
+    return {"params": [a, b, c, d], "r2": r2, "a_range": list(a_range), "b_range": list(b_range)}
 
 
 def _fit(x, y, name, relative_width):
     """Fit c·f(a·x + b) + d for the library function ``name`` to one edge's values ``x`` and ``y`` (1-D tensors)."""
     from kan.utils import SYMBOLIC_LIB
 
+    x_values, y_values = x.numpy().astype(np.float64), y.numpy().astype(np.float64)
+    a_range, b_range = STOCK_RANGE, STOCK_RANGE
+    if name == "sin":
+        a_range, b_range = sine_range(x_values, y_values, relative_width), PHASE_RANGE
     fit = None
     if name in CLOSED_FORM_FUNCTIONS:
-        fit = _closed_form_fit(x.numpy().astype(np.float64), y.numpy().astype(np.float64), name, relative_width)
+        fit = _closed_form_fit(x_values, y_values, name, a_range)
     closed_form = fit is not None
     if not closed_form:
-        fit = _pykan_fit(x, y, name)
+        fit = _pykan_fit(x, y, name, a_range, b_range)
     return {"function": name, **fit, "closed_form": closed_form, "complexity": SYMBOLIC_LIB[name][2]}
 
 
