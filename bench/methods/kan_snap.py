@@ -300,7 +300,13 @@ def _edges(model):
 
 
 def snap_spectral(model, x_snap, lib, relative_width, simplicity_weight=PYKAN_SIMPLICITY_WEIGHT):
-    """Snap every edge of ``model`` with spectrum-centred sine ranges; return the edge summaries."""
+    """Snap every edge of ``model`` with spectrum-centred sine ranges; return the edge summaries.
+
+    The snapped model is then switched to ``kan_symbolic_path``'s vectorised
+    forward pass, which the refit uses.
+    """
+    from bench.methods import kan_symbolic_path
+
     model.save_act = True
     model.symbolic_enabled = True
     model(x_snap)
@@ -311,11 +317,20 @@ def snap_spectral(model, x_snap, lib, relative_width, simplicity_weight=PYKAN_SI
             continue
         fit = snap_edge(model, layer, i, j, lib, relative_width, simplicity_weight)
         summaries.append(edge_summary(layer, i, j, fit))
+    kan_symbolic_path.enable(model)
     return summaries
 
 
 def stock_edge_summaries(model):
-    """Return the edge summaries of a model snapped by pykan's auto_symbolic, which searches a and b in (-10, 10)."""
+    """Return the edge summaries of a model snapped by pykan's auto_symbolic, which searches a and b in (-10, 10).
+
+    Like ``snap_spectral``, it then switches the model to
+    ``kan_symbolic_path``'s vectorised forward pass for the refit.
+    """
+    from bench.methods import kan_symbolic_path
+
+    # NOTE: the switch belongs in KANSymbolic.snap, but bench/methods/kan.py is part of every KAN
+    # method's cache key, so it waits for a change that republishes them all.
     summaries = []
     for layer, i, j in _edges(model):
         symbolic = model.symbolic_fun[layer]
@@ -324,4 +339,5 @@ def stock_edge_summaries(model):
         fit = {"function": symbolic.funs_name[j][i], "params": [float(v) for v in symbolic.affine[j][i].detach()],
                "r2": None, "a_range": list(STOCK_RANGE), "b_range": list(STOCK_RANGE)}
         summaries.append(edge_summary(layer, i, j, fit))
+    kan_symbolic_path.enable(model)
     return summaries
