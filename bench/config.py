@@ -224,11 +224,9 @@ def _quick():
 
 def _noise():
     profile = copy.deepcopy(_DEFAULT)
-    # Three of the default's five repetitions at each level: the published sweep's runs sum to 105 minutes on 2 cores.
-    # Its level-0 runs are the default profile's first three, with the same cache keys, except those of
-    # kan_numeric_smoothed: its 12 polishes take 30 LBFGS steps here, 45 in the default, to save 15 minutes.
+    # Three of the default's five repetitions at each level. Its level-0 runs are the default profile's
+    # first three, with the same cache keys.
     profile["run"].update(repetitions=3, noise_levels=[0.0, 0.001, 0.01, 0.1])
-    profile["methods"]["kan_smoothing"].update(lbfgs_steps=30)
     return profile
 
 

@@ -171,10 +171,11 @@ def snap_fits_section(results):
     )
     flags = (
         "The last column counts the fits whose a or b ended at the edge of its search range where that can cut "
-        "the fit short, such as a sine's scale a. The run records also flag x² fits at a bound of a or b and "
-        "sine fits at a bound of the phase b, which the column leaves out: c absorbs any common scale of a and b "
-        "in c·(a·x + b)², and the phase wraps around at ±π. Linear fits are never flagged, because c and d "
-        "absorb a and b."
+        "the fit short, such as a sine's scale a. The stock variant's records also flag x² fits at a bound of a "
+        "or b and sine fits at a bound of the phase b, which the column leaves out: c absorbs any common scale "
+        "of a and b in c·(a·x + b)², and the phase wraps around at ±π. The spectral variant solves b, c and d "
+        "by least squares, and fits x² without a search, so only its sines' a can be flagged. Linear fits are "
+        "never flagged, because c and d absorb a and b."
     )
     table = pipe_table(HEADER, rows, "llrlrrr")
     return intro + "\n\n" + fenced_div(SNAP_TABLE_ID, table) + "\n\n" + flags + "\n"
