@@ -113,3 +113,26 @@ def test_rejects_multiplication_nodes():
         model = stock_model(5, dict(SETTINGS, width=[1, [2, 1], 1]))
     with pytest.raises(ValueError, match="multiplication nodes"):
         kan_poly.PolynomialNetwork(model)
+
+
+def test_second_derivative_raises():
+    with kan_training.float64_deterministic():
+        network = kan_poly.PolynomialNetwork(stock_model(5))
+        x = inputs(20).requires_grad_(True)
+        # create_graph=True asks for a differentiable first derivative, which this backward cannot give.
+        with pytest.raises(RuntimeError, match="no second derivatives"):
+            torch.autograd.grad(network(x).sum(), x, create_graph=True)
+        (slope,) = torch.autograd.grad(network(x).sum(), x)
+    assert torch.isfinite(slope).all()
+
+
+def test_single_precision_inputs_are_promoted():
+    with kan_training.float64_deterministic():
+        model = stock_model(5)
+        network = kan_poly.PolynomialNetwork(model)
+        x = inputs(50).to(torch.float32)
+        with torch.no_grad():
+            computed = network(x)
+            expected = network(x.to(torch.float64))
+    assert computed.dtype == torch.float64
+    assert torch.equal(computed, expected)

@@ -78,3 +78,33 @@ def test_keeps_pykan_pass_with_spline_edges_left():
     model = snapped_model(skip=(0, 0, 1))
     assert kan_symbolic_path.unsupported_reason(model) == "layer 0 still has spline edges"
     assert not kan_symbolic_path.enable(model)
+
+
+def test_follows_edges_changed_after_enable():
+    with kan_training.float64_deterministic():
+        stock = snapped_model()
+        fast = copy.deepcopy(stock)
+        kan_symbolic_path.enable(fast)
+        x = torch.linspace(-1, 1, 50, dtype=torch.float64).reshape(-1, 1)
+        for change in (lambda m: m.fix_symbolic(0, 0, 1, "exp", fit_params_bool=False, log_history=False),
+                       lambda m: m.unfix_symbolic(0, 0, 2, log_history=False)):
+            change(stock)
+            change(fast)
+            with torch.no_grad():
+                assert torch.allclose(fast(x), stock(x), rtol=0, atol=1e-12)
+
+
+def test_overflow_of_unchosen_function_stays_out():
+    with kan_training.float64_deterministic():
+        stock = snapped_model()
+        with torch.no_grad():
+            # A linear edge with a huge scale: its x² would overflow, and 0 · inf would be NaN.
+            stock.symbolic_fun[0].affine[1, 0] = torch.tensor([1e200, 0.0, 1e-200, 0.0], dtype=torch.float64)
+        stock.symbolic_fun[0].funs_name[1][0] = "x"
+        fast = copy.deepcopy(stock)
+        kan_symbolic_path.enable(fast)
+        x = torch.full((3, 1), 2.0, dtype=torch.float64)
+        with torch.no_grad():
+            expected, computed = stock(x), fast(x)
+    assert torch.isfinite(computed).all()
+    assert torch.allclose(computed, expected, rtol=1e-12, atol=1e-12)

@@ -126,6 +126,10 @@ class _SummedCurves(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # Grad mode is on in backward only when a caller asks for second derivatives (create_graph=True). This
+        # backward is built from saved values, so they would silently come out as zero.
+        if torch.is_grad_enabled():
+            raise RuntimeError("kan_poly has no second derivatives: differentiate pykan's own forward pass instead")
         distance, row, slope = ctx.saved_tensors
         per_input = grad[None].expand(ctx.in_dim, -1, -1).reshape(-1, grad.shape[1])
         grad_distance = grad_table = None
@@ -158,7 +162,8 @@ class PolynomialNetwork:
 
     def __call__(self, x):
         model = self.model
-        x = x[:, model.input_id.long()]
+        # pykan's forward pass promotes other floating types to the parameters' type; the matrix product here would not.
+        x = x[:, model.input_id.long()].to(model.act_fun[0].coef.dtype)
         for index, (layer, tables) in enumerate(zip(model.act_fun, self.tables)):
             base = layer.base_fun(x) @ (layer.mask * layer.scale_base)
             coef = layer.coef * (layer.mask * layer.scale_sp)[:, :, None]

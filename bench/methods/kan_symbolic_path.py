@@ -24,28 +24,36 @@ def _functions():
 
 def _symbolic_forward(layer, x, singularity_avoiding=False, y_th=10.0):
     """Return what ``Symbolic_KANLayer.forward`` returns, from one set of tensor operations over all edges."""
+    import torch
     from kan.Symbolic_KANLayer import Symbolic_KANLayer
 
-    if singularity_avoiding:
+    functions = _functions()
+    # An edge changed after ``enable`` to a function outside the supported set goes back to pykan's loop.
+    if singularity_avoiding or any(name not in functions for row in layer.funs_name for name in row):
         return Symbolic_KANLayer.forward(layer, x, singularity_avoiding, y_th)
     affine = layer.affine  # (out_dim, in_dim, 4): a, b, c, d of every edge
     inner = affine[None, :, :, 0] * x[:, None, :] + affine[None, :, :, 1]
-    values = None
-    for name, function in _functions().items():
-        chosen = [[edge == name for edge in row] for row in layer.funs_name]
-        if not any(any(row) for row in chosen):
-            continue
-        term = x.new_tensor(chosen) * function(inner)
-        values = term if values is None else values + term
+    values = torch.zeros_like(inner)
+    for name, function in functions.items():
+        chosen = torch.tensor([[edge == name for edge in row] for row in layer.funs_name])
+        if bool(chosen.any()):
+            # where, not a 0/1 product, so another function's overflow (x² of a huge a·x + b) cannot give 0 · inf.
+            values = torch.where(chosen, function(inner), values)
     postacts = layer.mask[None] * (affine[None, :, :, 2] * values + affine[None, :, :, 3])
     return postacts.sum(dim=2), postacts
 
 
-def _zero_spline_forward(layer, x):
-    """Return what ``KANLayer.forward`` returns when every edge's mask is zero, without evaluating the splines."""
-    batch = x.shape[0]
-    zeros = x.new_zeros(batch, layer.out_dim, layer.in_dim)
-    return x.new_zeros(batch, layer.out_dim), x[:, None, :].expand(batch, layer.out_dim, layer.in_dim), zeros, zeros
+def _zero_spline_forward(previous):
+    """Return a spline-layer forward pass that skips the splines while every edge's mask is zero, else calls ``previous``."""
+
+    def forward(layer, x):
+        if bool(layer.mask.any()):  # an edge unfixed after ``enable``
+            return previous(x)
+        batch = x.shape[0]
+        zeros = x.new_zeros(batch, layer.out_dim, layer.in_dim)
+        return x.new_zeros(batch, layer.out_dim), x[:, None, :].expand(batch, layer.out_dim, layer.in_dim), zeros, zeros
+
+    return forward
 
 
 def unsupported_reason(model):
@@ -74,5 +82,5 @@ def enable(model):
     for layer in model.symbolic_fun:
         layer.forward = types.MethodType(_symbolic_forward, layer)
     for layer in model.act_fun:
-        layer.forward = types.MethodType(_zero_spline_forward, layer)
+        layer.forward = types.MethodType(_zero_spline_forward(layer.forward), layer)
     return True
