@@ -118,9 +118,9 @@ _DEFAULT = {
             # training inputs, so the grid must be finer than those gaps. On the default profile's repetition 0,
             # one point per training input left the test MSE at 1.1e-4 after 30 steps, and three lowered it to 8.9e-7.
             "points_per_sample": 3.0,
-            # 30 steps took about 150 s per run here, with the 2 torch threads of methods.kan, and gave a median
-            # test MSE of 1.4e-7 over the default profile's 5 repetitions. The test MSE was still falling, so
-            # the default takes 45. The noise profile keeps 30 to bound the sweep's time.
+            # 30 steps gave a median test MSE of 1.4e-7 over the default profile's 5 repetitions. The test MSE
+            # was still falling, so the default takes 45. Through bench.methods.kan_poly, with the 2 torch threads
+            # of methods.kan, 45 steps take 82 to 93 s per run here. The noise profile takes 45 too.
             "lbfgs_steps": 45,
             "lbfgs_max_iter": 20,
             "lbfgs_history": 50,

@@ -174,7 +174,8 @@ def snap_fits_section(results):
         "the fit short, such as a sine's scale a. The stock variant's records also flag x² fits at a bound of a "
         "or b and sine fits at a bound of the phase b, which the column leaves out: c absorbs any common scale "
         "of a and b in c·(a·x + b)², and the phase wraps around at ±π. The spectral variant solves b, c and d "
-        "by least squares, and fits x² without a search, so only its sines' a can be flagged. Linear fits are "
+        "by least squares, and fits x² without a search, so only its sines' a can be flagged, except on an edge "
+        "whose fit falls back to pykan's grid search (its record then says closed_form false). Linear fits are "
         "never flagged, because c and d absorb a and b."
     )
     table = pipe_table(HEADER, rows, "llrlrrr")
