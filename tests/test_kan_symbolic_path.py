@@ -39,11 +39,20 @@ def outputs_and_gradients(model, x):
     return outputs.detach(), x.grad.clone(), gradients
 
 
+def stock_and_vectorised(model):
+    """Return ``model`` on pykan's forward pass and a deep copy switched to the vectorised one."""
+    fast = copy.deepcopy(model)
+    assert kan_symbolic_path.enable(fast)
+    return model, fast
+
+
+def grid_inputs(count=50):
+    return torch.linspace(-1, 1, count, dtype=torch.float64).reshape(-1, 1)
+
+
 def test_matches_pykan_on_snapped_model():
     with kan_training.float64_deterministic():
-        stock = snapped_model()
-        fast = copy.deepcopy(stock)
-        assert kan_symbolic_path.enable(fast)
+        stock, fast = stock_and_vectorised(snapped_model())
         x = torch.linspace(-1.2, 1.2, 300, dtype=torch.float64).reshape(-1, 1)
         out_stock, dx_stock, grads_stock = outputs_and_gradients(stock, x)
         out_fast, dx_fast, grads_fast = outputs_and_gradients(fast, x)
@@ -57,10 +66,8 @@ def test_matches_pykan_on_snapped_model():
 
 def test_singularity_avoiding_pass_uses_pykan():
     with kan_training.float64_deterministic():
-        stock = snapped_model()
-        fast = copy.deepcopy(stock)
-        kan_symbolic_path.enable(fast)
-        x = torch.linspace(-1, 1, 50, dtype=torch.float64).reshape(-1, 1)
+        stock, fast = stock_and_vectorised(snapped_model())
+        x = grid_inputs()
         with torch.no_grad():
             expected = stock(x, singularity_avoiding=True)
             computed = fast(x, singularity_avoiding=True)
@@ -82,10 +89,8 @@ def test_keeps_pykan_pass_with_spline_edges_left():
 
 def test_follows_edges_changed_after_enable():
     with kan_training.float64_deterministic():
-        stock = snapped_model()
-        fast = copy.deepcopy(stock)
-        kan_symbolic_path.enable(fast)
-        x = torch.linspace(-1, 1, 50, dtype=torch.float64).reshape(-1, 1)
+        stock, fast = stock_and_vectorised(snapped_model())
+        x = grid_inputs()
         for change in (lambda m: m.fix_symbolic(0, 0, 1, "exp", fit_params_bool=False, log_history=False),
                        lambda m: m.unfix_symbolic(0, 0, 2, log_history=False)):
             change(stock)
@@ -101,8 +106,7 @@ def test_overflow_of_unchosen_function_stays_out():
             # A linear edge with a huge scale: its x² would overflow, and 0 · inf would be NaN.
             stock.symbolic_fun[0].affine[1, 0] = torch.tensor([1e200, 0.0, 1e-200, 0.0], dtype=torch.float64)
         stock.symbolic_fun[0].funs_name[1][0] = "x"
-        fast = copy.deepcopy(stock)
-        kan_symbolic_path.enable(fast)
+        stock, fast = stock_and_vectorised(stock)
         x = torch.full((3, 1), 2.0, dtype=torch.float64)
         with torch.no_grad():
             expected, computed = stock(x), fast(x)
