@@ -10,6 +10,7 @@ _ADAPTERS = {
     "kan_numeric_smoothed": ("bench.methods.kan_smoothing", "KANNumericSmoothed"),
     "kan_symbolic": ("bench.methods.kan", "KANSymbolic"),
     "kan_symbolic_spectral": ("bench.methods.kan", "KANSymbolicSpectral"),
+    "kan_symbolic_sines": ("bench.methods.kan_sines", "KANSymbolicSines"),
     "pysr_direct": ("bench.methods.pysr", "PySRDirect"),
     "pysr_distilled": ("bench.methods.pysr", "PySRDistilled"),
     "operon_direct": ("bench.methods.operon", "OperonDirect"),
@@ -28,6 +29,8 @@ _SOURCES = {
     "kan_numeric_smoothed": _KAN_SOURCES + ("methods/kan_smoothing.py", "methods/kan_poly.py"),
     "kan_symbolic": _KAN_SOURCES + ("methods/kan_snap.py", "methods/kan_symbolic_path.py"),
     "kan_symbolic_spectral": _KAN_SOURCES + ("methods/kan_snap.py", "methods/kan_symbolic_path.py"),
+    # It trains its own KAN without kan_fast or kan_refine, and snaps it with kan_snap's fits.
+    "kan_symbolic_sines": ("methods/kan.py", "methods/kan_training.py", "methods/kan_snap.py", "methods/kan_sines.py"),
     "pysr_direct": ("methods/pysr.py", "methods/selection.py"),
     "pysr_distilled": ("methods/pysr.py", "methods/selection.py"),
     "operon_direct": ("methods/operon.py", "methods/selection.py"),

@@ -17,6 +17,7 @@ def tiny_overrides():
             "kan": {"width": [1, 2, 1], "grids": [3], "adam_steps": 5, "lbfgs_steps": 1, "lbfgs_max_iter": 3,
                     "grid_update_steps": 2, "grid_updates": 1},
             "kan_symbolic": {"lib": ["sin", "x"], "refit_lbfgs_steps": 1},
+            "kan_symbolic_sines": {"windows": [0.5, 1.0], "window_lbfgs_steps": 2, "refit_lbfgs_steps": 1},
             "operon": {"population_size": 50, "generations": 5, "max_evaluations": 5000},
         },
     }

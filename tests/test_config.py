@@ -73,6 +73,12 @@ def test_override_changes_one_value():
         ({"methods": {"kan_smoothing": {"curvature_weight": -1e-15}}}, r"invalid methods.kan_smoothing.curvature_weight"),
         ({"run": {"noise_levels": [0, 1e-320, 10]}}, r"invalid run.noise_levels = \[0, 1e-320, 10\]: .*each 0 or from 1e-09"),
         ({"run": {"noise_levels": [9.9e-10]}}, r"invalid run.noise_levels = \[9.9e-10\]"),
+        ({"methods": {"kan_symbolic_sines": {"windows": [0.5, 0.9]}}}, r"windows = \[0.5, 0.9\]: .*ending at 1"),
+        ({"methods": {"kan_symbolic_sines": {"windows": [0.5, 0.2, 1.0]}}}, "strictly increasing list of fractions"),
+        ({"methods": {"kan_symbolic_sines": {"windows": [0, 1]}}}, r"windows = \[0, 1\]: .*above 0"),
+        ({"methods": {"kan_symbolic_sines": {"terms": 0}}}, r"invalid methods.kan_symbolic_sines.terms = 0"),
+        ({"methods": {"kan_symbolic_sines": {"prune_share": 1}}}, r"prune_share = 1: expected a number from 0 up to"),
+        ({"methods": {"kan_symbolic_sines": {"lib": ["x", "sinc"]}}}, "sinc"),
     ],
 )
 def test_invalid_value_names_value(overrides, message):
