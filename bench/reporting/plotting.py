@@ -23,6 +23,7 @@ METHOD_STYLES = {
     "kan_numeric_minimal": {"color": "#E69F00", "linestyle": (0, (2, 1))},  # orange, short dashes
     "kan_symbolic": {"color": "#56B4E9", "linestyle": (0, (5, 2))},  # sky blue
     "kan_symbolic_spectral": {"color": "#56B4E9", "linestyle": (0, (1, 1))},  # sky blue, dotted
+    "kan_symbolic_sines": {"color": "#56B4E9", "linestyle": (0, (6, 1.5, 1, 1.5, 1, 1.5))},  # sky blue, dash-dot-dot
     "pysr_direct": {"color": "#009E73", "linestyle": (0, (1, 1.5))},  # bluish green
     "pysr_distilled": {"color": "#CC79A7", "linestyle": (0, (6, 2, 1, 2))},  # reddish purple
     "operon_direct": {"color": "#0072B2", "linestyle": (0, (3, 1.5))},  # blue

@@ -18,7 +18,7 @@ from bench.reporting.markdown import MISSING, code, counted, escape, fenced_div,
 from bench.reporting.results import ordered_methods
 
 # The methods whose records store snapped edges.
-SNAPPING_METHODS = ("kan_symbolic", "kan_symbolic_spectral")
+SNAPPING_METHODS = ("kan_symbolic", "kan_symbolic_spectral", "kan_symbolic_sines")
 # An edge counts as a close fit at this R² or above.
 CLOSE_FIT_R2 = 0.99
 # The id of the fenced div around the table, which the tests find it by.
@@ -89,9 +89,17 @@ def _edge_problem(edge, layers):
 
 
 def kan_width(record):
-    """Return the KAN's layer widths stored in a symbolic run's settings, or None when they are not a list of integers."""
+    """Return the KAN's layer widths stored in a symbolic run's settings, or None when they are not a list of integers.
+
+    The snapped copies of the KAN numeric model store its settings under
+    ``kan``; the sine-output KAN stores its number of sines as ``terms``.
+    """
     settings = record.get("settings")
-    width = settings.get("kan", {}).get("width") if isinstance(settings, dict) else None
+    if not isinstance(settings, dict):
+        return None
+    width = settings.get("kan", {}).get("width")
+    if width is None and type(settings.get("terms")) is int:
+        width = [1, settings["terms"], 1]
     if isinstance(width, list) and len(width) > 1 and all(type(value) is int for value in width):
         return width
     return None
@@ -167,7 +175,9 @@ def snap_fits_section(results):
         "carries through every later layer, and the short refit after snapping tunes only the constants a, b, c "
         f"and d of each edge. The table counts the edges of the ok runs ({'; '.join(runs)}). The fit R² of an "
         "edge compares its function with the edge's own values. pykan's `auto_symbolic` does not return it, so "
-        "the stock variant has none stored."
+        "the stock variant has none stored. The sine-output variant snaps only its first layer, the phases: "
+        "its output edges are sines from the start of training, so they have no fit R², and its pruned sines "
+        "are not counted."
     )
     flags = (
         "The last column counts the fits whose a or b ended at the edge of its search range where that can cut "
