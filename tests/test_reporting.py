@@ -28,7 +28,7 @@ from bench.reporting.markdown import format_r2
 from bench.reporting.overview import answer_paragraph
 from bench.reporting.pairwise import pairwise_table
 from bench.reporting.plotting import envelope
-from bench.reporting.snapping import layer_label, snap_fits_section
+from bench.reporting.snapping import kan_width, layer_label, snap_fits_section
 from bench.reporting.results import StoredResults, load_results
 from bench.reporting.statistics import summarize, t_quantile
 from bench.reporting.tables import metrics_tables, missing_runs_note, unrun_methods_note
@@ -541,6 +541,14 @@ def test_snapped_edges_without_symbolic_runs(stored_results):
     results = load_results(stored_results)
     numeric_only = dataclasses.replace(results, runs=results.runs[results.runs["method"] != "kan_symbolic"])
     assert snap_fits_section(numeric_only) == "These results have no ok run of a KAN symbolic method.\n"
+
+
+def test_snapped_edges_kan_width_sources():
+    assert kan_width({"settings": {"kan": {"width": [1, 12, 3, 1]}}}) == [1, 12, 3, 1]
+    # kan_symbolic_sines builds KAN [1, terms, 1] and stores no KAN numeric settings.
+    assert kan_width({"settings": {"terms": 4}}) == [1, 4, 1]
+    assert kan_width({"settings": {"terms": True}}) is None
+    assert kan_width({"settings": "text"}) is None
 
 
 def test_snapped_edges_layer_labels():
