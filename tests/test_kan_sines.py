@@ -119,7 +119,7 @@ def test_pruning_keeps_sines_that_vary(settings):
 
 
 def test_fit_recovers_a_tone_and_a_chirp(settings):
-    x = _inputs()
+    x = _inputs(600)
     y = _tone_and_chirp(x)
     with kan_training.float64_deterministic(), isolated_global_rng(7):
         _, expression, details = kan_sines.fit_sines(x, y, dict(settings, terms=3), seed=7)
@@ -137,7 +137,7 @@ def test_fit_fails_when_all_pruned(settings):
     x = _inputs(300)
     with pytest.raises(RunFailed, match="pruning"):
         with kan_training.float64_deterministic(), isolated_global_rng(1):
-            kan_sines.fit_sines(x, 1e-3 * np.sin(2 * np.pi * 4 * x), dict(settings, prune_share=2.0), seed=1)
+            kan_sines.fit_sines(x, 1e-3 * np.sin(2 * np.pi * 4 * x), dict(settings, prune_share=2.0, windows=[1.0], window_lbfgs_steps=1), seed=1)
 
 
 def test_method_predictions_are_its_formula(tiny_config, tiny_split):
