@@ -153,8 +153,8 @@ _DEFAULT = {
         # kan_symbolic_sines: a KAN [1, terms, 1] whose output edges are sines from the start, its phases
         # trained on widening windows and then snapped (bench.methods.kan_sines).
         "kan_symbolic_sines": {
-            # Sines in the sum, each starting at one of the training targets' largest spectral peaks. One
-            # more than the seed signal's three, so the method must find that one is not needed.
+            # Sines in the sum, each starting at one of the largest spectral peaks of the targets in the first
+            # window. One more than the seed signal's three, so the method must find that one is not needed.
             "terms": 4,
             # Intervals of each phase spline. Any quadratic phase lies in the space of cubic splines.
             "grid": 5,
@@ -682,6 +682,8 @@ def load_config(profile="default", overrides=None):
     # Equivalent spellings of the same setting must give the same cache key.
     operon = config["methods"]["operon"]
     operon["allowed_symbols"] = ",".join(_operon_symbol_names(operon["allowed_symbols"]))
+    sines = config["methods"]["kan_symbolic_sines"]
+    sines["windows"] = [float(fraction) for fraction in sines["windows"]]
     # -0.0 equals 0.0 but prints as "-0" in run tables, and its runs would get keys of their own.
     config["run"]["noise_levels"] = [0.0 if level == 0 and math.copysign(1, level) < 0 else level
                                      for level in config["run"]["noise_levels"]]

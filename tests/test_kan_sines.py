@@ -49,8 +49,15 @@ def test_spectral_peaks_skip_the_neighbours_of_a_peak():
     assert abs(peaks[1] - peaks[0]) > separation
 
 
-def test_spectral_peaks_need_distinct_inputs():
-    with pytest.raises(ValueError, match="at least 4 distinct inputs"):
+def test_spectral_peaks_stop_when_bins_run_out():
+    x = _inputs(20)
+    peaks = kan_sines.spectral_peaks(x, np.sin(2 * np.pi * 3 * x), 10)
+    assert 0 < len(peaks) < 10
+    assert 0.0 not in peaks
+
+
+def test_spectral_peaks_reject_short_input():
+    with pytest.raises(ValueError, match="at least 4 inputs over a nonzero span"):
         kan_sines.spectral_peaks(np.zeros(10), np.arange(10.0), 1)
 
 
@@ -140,6 +147,13 @@ def test_fit_fails_when_all_pruned(settings):
             kan_sines.fit_sines(x, 1e-3 * np.sin(2 * np.pi * 4 * x), dict(settings, prune_share=2.0, windows=[1.0], window_lbfgs_steps=1), seed=1)
 
 
+def test_fit_fails_on_a_sparse_first_window(settings):
+    x = _inputs(20)
+    with pytest.raises(RunFailed, match="spectral peaks: a spectrum needs at least 4 inputs"):
+        with kan_training.float64_deterministic(), isolated_global_rng(1):
+            kan_sines.fit_sines(x, np.sin(2 * np.pi * 4 * x), dict(settings, windows=[0.1, 1.0]), seed=1)
+
+
 def test_method_predictions_are_its_formula(tiny_config, tiny_split):
     adapter = registry.create(tiny_config, "kan_symbolic_sines")
     task = Task(tiny_split.x_train, tiny_split.y_train, tiny_split.x, seed=2)
@@ -147,3 +161,19 @@ def test_method_predictions_are_its_formula(tiny_config, tiny_split):
     assert np.array_equal(result.predictions, formulas.evaluate(result.expression, tiny_split.x))
     assert result.details["formula_vs_model_max_abs_diff"] < 1e-9
     assert isinstance(result.details["edges_at_range_edge"], int)
+
+
+def test_method_fits_in_the_targets_units(tiny_config, tiny_split):
+    adapter = registry.create(tiny_config, "kan_symbolic_sines")
+    plain = adapter.fit(Task(tiny_split.x_train, tiny_split.y_train, tiny_split.x, seed=2))
+    scaled = adapter.fit(Task(tiny_split.x_train, 1e6 * tiny_split.y_train + 3.0, tiny_split.x, seed=2))
+    # Rounding differs in the last bits between the two standardised targets, and training amplifies it.
+    assert np.allclose((scaled.predictions - 3.0) / 1e6, plain.predictions, rtol=0, atol=1e-4)
+    assert scaled.details["target_scale"] == pytest.approx(1e6 * plain.details["target_scale"])
+
+
+def test_method_fails_on_constant_targets(tiny_config, tiny_split):
+    adapter = registry.create(tiny_config, "kan_symbolic_sines")
+    task = Task(tiny_split.x_train, np.full_like(tiny_split.y_train, 2.0), tiny_split.x, seed=2)
+    with pytest.raises(RunFailed, match="standardising: the training targets' standard deviation is 0.0"):
+        adapter.fit(task)

@@ -11,20 +11,22 @@ so its output is::
 
 Each first-layer edge φ_j is a pykan spline with an identity base function:
 the phase of sine j, free to bend, so a chirp's quadratic phase is in
-reach. The phases start as straight lines at the K largest peaks of the
-training targets' spectrum, with amplitudes and offsets from a linear fit.
+reach. The model is fitted to the standardised training targets, and its
+formula is mapped back to their units. The phases start as straight lines
+at the K largest peaks of the spectrum of the targets in the first,
+narrowest window (see below), with amplitudes and offsets from a linear fit.
 
 A phase that is wrong by a few cycles at the ends of the domain leaves the
-loss flat there, so training starts on a window around the centre of the
-training inputs and widens it in steps: on each window the phases are still
-close to right where the window has just grown. Sines whose amplitude ends
-below a share of the targets' standard deviation are pruned. The phase
-edges are then snapped by ``kan_snap``'s least-squares fits, the whole
+loss flat there. So training starts on a window around the centre of the
+training inputs and widens it in steps. Each step adds only a little data,
+where the phases fitted so far are still close to right. Sines whose values
+end with a standard deviation below a share of the targets' are pruned. The
+phase edges are then snapped by ``kan_snap``'s least-squares fits, the whole
 symbolic model is refitted, and its formula is read from pykan.
 
-The sine output layer is a prior: the method can only return a sum of K
-sines of a snapped phase. Hence the settings label, and hence K is set
-above the seed signal's three terms by default.
+The sine output layer is a prior: the method can only return a sum of at
+most K sines of snapped phases. The report states it beside the method,
+and K is set above the seed signal's three terms by default.
 """
 
 import logging
@@ -50,7 +52,7 @@ OVERSAMPLE = 8
 
 
 def _even_spectrum(x, y):
-    """Return the frequencies and magnitudes of y(x)'s spectrum, padded OVERSAMPLE times, and the bin width.
+    """Return the frequencies and magnitudes of y(x)'s spectrum, zero-padded OVERSAMPLE times.
 
     The samples are sorted, interpolated onto an even grid, centred and
     Hann-windowed, as in ``kan_snap.dominant_frequency``.
@@ -70,18 +72,22 @@ def spectral_peaks(x, y, count):
     """Return the frequencies of the ``count`` largest peaks of y(x)'s spectrum, in cycles per unit of x.
 
     The zero frequency is never a peak. After each peak, the bins within
-    PEAK_SEPARATION_BINS unpadded bins of it are excluded.
+    PEAK_SEPARATION_BINS unpadded bins of it are excluded, so a short
+    spectrum can hold fewer than ``count`` peaks, and fewer are returned.
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.size < 4 or np.ptp(x) == 0:
-        raise ValueError(f"a spectrum needs at least 4 distinct inputs, got {x.size} spanning {np.ptp(x):g}")
+        raise ValueError(f"a spectrum needs at least 4 inputs over a nonzero span, got {x.size} spanning "
+                         f"{np.ptp(x) if x.size else 0:g}; widen the first window or sample more densely")
     frequencies, magnitudes = _even_spectrum(x, y)
     remaining = magnitudes.copy()
     remaining[0] = -np.inf
     half_width = PEAK_SEPARATION_BINS * OVERSAMPLE
     peaks = []
-    for _ in range(min(count, frequencies.size - 1)):
+    for _ in range(count):
         index = int(np.argmax(remaining))
+        if remaining[index] == -np.inf:
+            break
         peaks.append(float(frequencies[index]))
         remaining[max(index - half_width, 0):index + half_width + 1] = -np.inf
     return peaks
@@ -97,7 +103,7 @@ def sine_coefficients(x, y, angular_frequencies):
 
 
 def build_model(settings, x, y, seed):
-    """Build the KAN [1, K, 1] with sine output edges, its phases starting at the spectral peaks of y(x).
+    """Build the KAN [1, K, 1] with sine output edges, its phases starting at the spectral peaks of the first window.
 
     Returns the model and the starting frequencies in cycles per unit of x.
     """
@@ -136,7 +142,8 @@ def window_mask(x, fraction):
 def train_windows(model, x, y, settings):
     """Train ``model`` with LBFGS on each window of ``settings["windows"]`` in turn; return their records.
 
-    Raises kan_training.Diverged when a window's loss or predictions become non-finite.
+    The records' training MSEs are those of ``y``, which ``fit_sines``
+    receives standardised. Raises kan_training.Diverged when a window's loss or predictions become non-finite.
     """
     from bench.methods import kan_training
 
@@ -146,7 +153,7 @@ def train_windows(model, x, y, settings):
     for fraction in settings["windows"]:
         inside = window_mask(x, fraction)
         trained = kan_training.train_once(model, kan._column(x[inside]), kan._column(y[inside]), stage, 1.0)
-        records.append({"window": fraction, "inputs": int(inside.sum()), "train_mse": trained["train_mse"]})
+        records.append({"window": fraction, "inputs": int(inside.sum()), "train_mse_standardised": trained["train_mse"]})
         logger.info("window %.3g (%d inputs): train MSE %.3e", fraction, inside.sum(), trained["train_mse"])
     model.save_act = True
     return records
@@ -206,10 +213,18 @@ def snap_phases(model, x_snap, settings, pruned):
 
 
 def fit_sines(x, y, settings, seed):
-    """Build, train, prune, snap and refit the sine-output KAN on (x, y); return the model, its formula and details."""
+    """Build, train, prune, snap and refit the sine-output KAN on (x, y); return the model, its formula and details.
+
+    ``y`` should be standardised (``KANSymbolicSines.fit`` does it): the
+    starting amplitudes, the pruning threshold and the loss are then on
+    one scale whatever the signal's units.
+    """
     from bench.methods import kan_training
 
-    model, frequencies = build_model(settings, x, y, seed)
+    try:
+        model, frequencies = build_model(settings, x, y, seed)
+    except ValueError as error:  # spectral_peaks rejects a first window of fewer than 4 inputs
+        raise RunFailed("spectral peaks", str(error)) from error
     try:
         windows = train_windows(model, x, y, settings)
     except kan_training.Diverged as error:
@@ -218,11 +233,14 @@ def fit_sines(x, y, settings, seed):
     pruned = prune_small_sines(model, x_column, settings["prune_share"] * float(np.std(y)))
     if len(pruned) == len(frequencies):
         raise RunFailed("pruning", f"every sine's standard deviation fell below {settings['prune_share']} times std(y)")
-    edges = snap_phases(model, kan.snap_points(x_column, settings["snap_samples"]), settings, pruned)
+    try:
+        edges = snap_phases(model, kan.snap_points(x_column, settings["snap_samples"]), settings, pruned)
+    except Exception as error:  # pykan's fit_params, used for functions other than sin, x and x², raises several types
+        raise RunFailed("phase snap", f"{type(error).__name__}: {error}") from error
     refit_mse = kan.refit_symbolic(model, x_column, y_column, _lbfgs_settings(settings, 0),
                                    settings["refit_lbfgs_steps"])
     details = {"start_frequencies": frequencies, "windows": windows, "pruned_sines": pruned,
-               "refit_train_mse": refit_mse, "edges": edges}
+               "refit_train_mse_standardised": refit_mse, "edges": edges}
     return model, kan.formula_of(model), details
 
 
@@ -243,11 +261,18 @@ class KANSymbolicSines(Method):
         from bench.methods import kan_training
 
         x, y = np.asarray(task.x_train, dtype=np.float64), np.asarray(task.y_train, dtype=np.float64)
+        mean, scale = float(y.mean()), float(y.std())
+        if not (math.isfinite(scale) and scale > 0):
+            raise RunFailed("standardising", f"the training targets' standard deviation is {scale}, so they "
+                                             "have no oscillation to fit")
         with kan_training.float64_deterministic(self.settings["torch_threads"]), isolated_global_rng(task.seed), \
                 kan._pykan_output_to_log():
-            model, expression, details = fit_sines(x, y, self.settings, task.seed)
-            model_predictions = kan._predict(model, task.x_all)
+            model, standardised, details = fit_sines(x, (y - mean) / scale, self.settings, task.seed)
+            model_predictions = mean + scale * kan._predict(model, task.x_all)
+        # The formula in the targets' units: sympy distributes the scale over the standardised formula's terms.
+        expression = mean + scale * standardised
         predictions = formulas.evaluate(expression, task.x_all)
+        details.update(target_mean=mean, target_scale=scale)
         details["formula_vs_model_max_abs_diff"] = float(np.max(np.abs(predictions - model_predictions)))
         details["edges_at_range_edge"] = sum(edge["a_at_edge"] or edge["b_at_edge"] for edge in details["edges"])
         return FitResult(predictions=predictions, expression=expression, details=details)

@@ -186,9 +186,9 @@ def snap_fits_section(results):
         "of a and b in c·(a·x + b)², and the phase wraps around at ±π. The spectral variant solves b, c and d "
         "by least squares, and fits x² without a search, so only its sines' a can be flagged, except on an edge "
         "whose fit falls back to pykan's grid search (its record then says closed_form false). Linear fits are "
-        "never flagged, because c and d absorb a and b. The sine-output variant's phases are fitted as x or x² "
-        "without a search, and its output sines are trained rather than searched, so none of its edges is "
-        "flagged."
+        "never flagged, because c and d absorb a and b. The sine-output variant's output sines are trained "
+        "rather than searched, and are never flagged; with its default library, x and x², its phases are fitted "
+        "without a search too, and a sine added to that library is searched as in the spectral variant."
     )
     table = pipe_table(HEADER, rows, "llrlrrr")
     return intro + "\n\n" + fenced_div(SNAP_TABLE_ID, table) + "\n\n" + flags + "\n"
