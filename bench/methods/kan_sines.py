@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from bench import formulas
-from bench.methods import kan
+from bench.methods import kan, kan_snap
 from bench.methods.base import CHOSEN_HERE, FitResult, Method, RunFailed
 from bench.seeds import isolated_global_rng
 
@@ -51,26 +51,10 @@ PEAK_SEPARATION_BINS = 2
 OVERSAMPLE = 8
 
 
-def _even_spectrum(x, y):
-    """Return the frequencies and magnitudes of y(x)'s spectrum, zero-padded OVERSAMPLE times.
-
-    The samples are sorted, interpolated onto an even grid, centred and
-    Hann-windowed, as in ``kan_snap.dominant_frequency``.
-    """
-    order = np.argsort(x, kind="stable")
-    xs, ys = x[order], y[order]
-    span = float(xs[-1] - xs[0])
-    even = np.linspace(xs[0], xs[-1], xs.size)
-    values = np.interp(even, xs, ys)
-    values = (values - values.mean()) * np.hanning(values.size)
-    length = values.size * OVERSAMPLE
-    magnitudes = np.abs(np.fft.rfft(values, length))
-    return np.fft.rfftfreq(length, d=span / (xs.size - 1)), magnitudes
-
-
 def spectral_peaks(x, y, count):
     """Return the frequencies of the ``count`` largest peaks of y(x)'s spectrum, in cycles per unit of x.
 
+    The spectrum is ``kan_snap.even_spectrum``'s, zero-padded OVERSAMPLE times.
     The zero frequency is never a peak. After each peak, the bins within
     PEAK_SEPARATION_BINS unpadded bins of it are excluded, so a short
     spectrum can hold fewer than ``count`` peaks, and fewer are returned.
@@ -79,7 +63,7 @@ def spectral_peaks(x, y, count):
     if x.size < 4 or np.ptp(x) == 0:
         raise ValueError(f"a spectrum needs at least 4 inputs over a nonzero span, got {x.size} spanning "
                          f"{np.ptp(x) if x.size else 0:g}; widen the first window or sample more densely")
-    frequencies, magnitudes = _even_spectrum(x, y)
+    frequencies, magnitudes, _ = kan_snap.even_spectrum(x, y, OVERSAMPLE)
     remaining = magnitudes.copy()
     remaining[0] = -np.inf
     half_width = PEAK_SEPARATION_BINS * OVERSAMPLE
@@ -192,8 +176,6 @@ def prune_small_sines(model, x, threshold):
 
 def snap_phases(model, x_snap, settings, pruned):
     """Snap every phase edge that was not pruned with ``kan_snap``; return the edge summaries of both layers."""
-    from bench.methods import kan_snap
-
     model.save_act = True
     model(x_snap)
     summaries = []

@@ -47,24 +47,32 @@ CANCELLATION_LIMIT = 1e4
 PYKAN_SIMPLICITY_WEIGHT = 0.8
 
 
-def dominant_frequency(x, y, oversample=8):
-    """Return the frequency of the largest spectral peak of y(x), in cycles per unit of x, and x's span.
+def even_spectrum(x, y, oversample=8):
+    """Return the frequencies, in cycles per unit of x, and magnitudes of y(x)'s spectrum, and x's span.
 
     The samples are sorted, interpolated onto an even grid, centred and
-    Hann-windowed; the spectrum is zero-padded ``oversample`` times.
+    Hann-windowed; the spectrum is zero-padded ``oversample`` times. Where
+    x spans nothing, both arrays are empty.
     """
     order = np.argsort(x, kind="stable")
     xs, ys = np.asarray(x, dtype=np.float64)[order], np.asarray(y, dtype=np.float64)[order]
     span = float(xs[-1] - xs[0])
     if span <= 0:
-        return 0.0, 0.0
+        return np.zeros(0), np.zeros(0), 0.0
     even = np.linspace(xs[0], xs[-1], xs.size)
     values = np.interp(even, xs, ys)
     values = (values - values.mean()) * np.hanning(values.size)
     length = values.size * oversample
-    spectrum = np.abs(np.fft.rfft(values, length))
-    frequencies = np.fft.rfftfreq(length, d=span / (xs.size - 1))
-    return float(frequencies[1 + int(np.argmax(spectrum[1:]))]), span
+    magnitudes = np.abs(np.fft.rfft(values, length))
+    return np.fft.rfftfreq(length, d=span / (xs.size - 1)), magnitudes, span
+
+
+def dominant_frequency(x, y, oversample=8):
+    """Return the frequency of the largest peak of ``even_spectrum``, leaving out zero, and x's span."""
+    frequencies, magnitudes, span = even_spectrum(x, y, oversample)
+    if span == 0:
+        return 0.0, 0.0
+    return float(frequencies[1 + int(np.argmax(magnitudes[1:]))]), span
 
 
 def sine_range(x, y, relative_width):
