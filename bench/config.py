@@ -167,9 +167,10 @@ _DEFAULT = {
             # the training targets' is replaced by its mean before the snap: a tiny amplitude, or a phase that
             # hardly moves.
             "prune_share": 0.01,
-            # The phase edges' snap, as in kan_symbolic_spectral, with pykan's own simplicity weight: where
-            # x and x² fit a phase equally well, x is kept. No sin, as no sin inside a sin for PySR: with it,
-            # a sine of tiny a and huge amplitude tied with x² on one default-profile phase, and won.
+            # The phase edges' snap, as in kan_symbolic_spectral, with pykan's own simplicity weight, so x is
+            # kept where x and x² fit a phase equally well. The library has no sin, as the PySR settings allow
+            # no sin inside a sin. In a trial with sin, a sine of tiny a and huge amplitude tied with x² on one
+            # default-profile phase, and won.
             "lib": ["x", "x^2"],
             "sine_range_width": 0.25,
             "simplicity_weight": 0.8,
@@ -244,9 +245,9 @@ def _quick():
     profile["methods"]["kan_symbolic"].update(refit_lbfgs_steps=3, snap_samples=150)
     profile["methods"]["kan_smoothing"].update(lbfgs_steps=2, lbfgs_max_iter=5)
     profile["methods"]["kan_symbolic_spectral"].update(refit_lbfgs_steps=3, snap_samples=150)
-    # kan_symbolic_sines keeps the default's budgets, which take 2 to 13 s per run on this profile's 1,200
-    # training inputs. With 4 LBFGS steps per window and 5 in the refit, the seed signal's repetition 0 ended
-    # at a test R² of 0.84.
+    # kan_symbolic_sines keeps the default's budgets, which took 2 to 11 s per run of the suite on this profile's
+    # 1,200 training inputs. In a trial with 4 LBFGS steps per window and 5 in the refit, the seed signal's
+    # repetition 0 ended at a test R² of 0.84.
     profile["methods"]["pysr"].update(niterations=5, population_size=30, timeout_in_seconds=120)
     profile["methods"]["operon"].update(population_size=200, generations=20, max_evaluations=50000, max_time_s=60)
     return profile

@@ -29,7 +29,7 @@ _SOURCES = {
     "kan_numeric_smoothed": _KAN_SOURCES + ("methods/kan_smoothing.py", "methods/kan_poly.py"),
     "kan_symbolic": _KAN_SOURCES + ("methods/kan_snap.py", "methods/kan_symbolic_path.py"),
     "kan_symbolic_spectral": _KAN_SOURCES + ("methods/kan_snap.py", "methods/kan_symbolic_path.py"),
-    # It trains its own KAN without kan_fast or kan_refine, and snaps it with kan_snap's fits.
+    # It trains a KAN of its own, without kan_fast or kan_refine, and snaps it with kan_snap's fits.
     "kan_symbolic_sines": ("methods/kan.py", "methods/kan_training.py", "methods/kan_snap.py", "methods/kan_sines.py"),
     "pysr_direct": ("methods/pysr.py", "methods/selection.py"),
     "pysr_distilled": ("methods/pysr.py", "methods/selection.py"),
